@@ -1,0 +1,1 @@
+"""Delivery: sign, guard and send outbox events to webhook URLs."""

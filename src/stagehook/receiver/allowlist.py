@@ -1,0 +1,61 @@
+"""Accept webhooks only from the addresses a deployment publishes at ``GET /api/v1/meta``.
+
+A signature proves who sent a request; the allowlist additionally lets receivers on
+strict networks drop traffic from anywhere else before doing any work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+class Allowlist:
+    """A set of CIDRs; a peer address is allowed when it falls in one of them."""
+
+    def __init__(self, cidrs: Iterable[str], *, deployment: str | None = None) -> None:
+        self.networks: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs
+        )
+        self.deployment = deployment
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Allowlist:
+        """Build from the JSON of ``GET /api/v1/meta`` (``deployment``, ``egress_cidrs``).
+
+        An empty list is an error rather than an allowlist that refuses everything: it
+        means the deployment has not published its egress addresses yet.
+        """
+        cidrs = meta.get("egress_cidrs")
+        deployment = meta.get("deployment")
+        if not isinstance(cidrs, list) or not all(isinstance(c, str) for c in cidrs):
+            raise ValueError("meta has no 'egress_cidrs' list of strings")
+        if not cidrs:
+            raise ValueError(
+                f"deployment {deployment!r} publishes no egress_cidrs; nothing to enforce"
+            )
+        return cls(cidrs, deployment=deployment if isinstance(deployment, str) else None)
+
+    def allows(self, ip: str) -> bool:
+        """Whether ``ip`` may send webhooks; unparseable addresses are never allowed."""
+        try:
+            address = ipaddress.ip_address(ip.strip())
+        except ValueError:
+            return False
+        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+        # Dual-stack servers report IPv4 peers as ::ffff:a.b.c.d.
+        if isinstance(address, ipaddress.IPv6Address) and address in _MAPPED:
+            candidates.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return any(
+            candidate.version == network.version and candidate in network
+            for candidate in candidates
+            for network in self.networks
+        )
+
+    def __repr__(self) -> str:
+        cidrs = ", ".join(str(network) for network in self.networks)
+        return f"Allowlist([{cidrs}], deployment={self.deployment!r})"
