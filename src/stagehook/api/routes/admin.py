@@ -1,0 +1,43 @@
+"""Admin endpoints: users, API keys and project memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from stagehook.api.deps import AdminRole, AdminUser, StoreDep
+from stagehook.api.schemas import ApiKeyCreate, MembershipPut, UserCreate
+from stagehook.store import users
+
+router = APIRouter(tags=["admin"])
+
+
+@router.post("/users", status_code=201)
+def create_user(body: UserCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
+    user = users.create_user(store, body.username, is_admin=body.is_admin, password=body.password)
+    return {"user_id": user.user_id, "username": user.username, "is_admin": user.is_admin}
+
+
+@router.get("/users")
+def list_users(store: StoreDep, _: AdminUser) -> dict[str, Any]:
+    return {
+        "users": [
+            {"user_id": u.user_id, "username": u.username, "is_admin": u.is_admin}
+            for u in users.list_users(store)
+        ]
+    }
+
+
+@router.post("/api-keys", status_code=201)
+def create_api_key(body: ApiKeyCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
+    key_id, key = users.create_api_key(store, body.user_id, body.name)
+    return {"key_id": key_id, "user_id": body.user_id, "name": body.name, "api_key": key}
+
+
+@router.put("/projects/{project_hash}/members", status_code=200)
+def put_member(
+    project_hash: str, body: MembershipPut, store: StoreDep, _: AdminRole
+) -> dict[str, Any]:
+    users.set_membership(store, project_hash, body.user_id, body.role)
+    return {"project_hash": project_hash, "user_id": body.user_id, "role": body.role.value}

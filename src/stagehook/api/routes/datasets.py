@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from stagehook.api.deps import Cursor, CurrentUser, Limit, StoreDep
+from stagehook.api.schemas import DataUnitsCreate, DatasetCreate
+from stagehook.store import datasets
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+@router.post("", status_code=201)
+def create_dataset(body: DatasetCreate, store: StoreDep, user: CurrentUser) -> dict[str, Any]:
+    return datasets.create_dataset(store, user, body.title)
+
+
+@router.get("")
+def list_datasets(
+    store: StoreDep, user: CurrentUser, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    page, next_cursor = datasets.list_datasets(store, user, limit, cursor)
+    return {"datasets": page, "next_cursor": next_cursor}
+
+
+@router.post("/{dataset_hash}/data-units", status_code=201)
+def add_data_units(
+    dataset_hash: str, body: DataUnitsCreate, store: StoreDep, user: CurrentUser
+) -> dict[str, Any]:
+    items = [item.model_dump() for item in body.items]
+    return {"data_units": datasets.add_data_units(store, user, dataset_hash, items)}
+
+
+@router.get("/{dataset_hash}/data-units")
+def list_data_units(
+    dataset_hash: str,
+    store: StoreDep,
+    user: CurrentUser,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    page, next_cursor = datasets.list_data_units(store, user, dataset_hash, limit, cursor)
+    for unit in page:
+        unit.pop("seq", None)
+    return {"data_units": page, "next_cursor": next_cursor}

@@ -1,0 +1,84 @@
+"""Tasks, stage actions and label rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from stagehook.api.deps import AdminRole, CurrentUser, Cursor, Limit, ProjectRole, StoreDep
+from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
+from stagehook.store import labels, tasks
+from stagehook.workflow.stages import TaskStatus
+from stagehook.workflow.tasks import ActionRequest
+
+router = APIRouter(prefix="/projects/{project_hash}", tags=["tasks"])
+
+
+@router.get("/tasks")
+def list_tasks(
+    project_hash: str,
+    store: StoreDep,
+    _: ProjectRole,
+    stage_uuid: Annotated[str | None, Query(max_length=64)] = None,
+    status: TaskStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    page, next_cursor = tasks.list_tasks(
+        store,
+        project_hash,
+        stage_uuid=stage_uuid,
+        status=status.value if status else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"tasks": page, "next_cursor": next_cursor}
+
+
+@router.get("/tasks/{task_uuid}")
+def get_task(project_hash: str, task_uuid: str, store: StoreDep, _: ProjectRole) -> dict[str, Any]:
+    task = tasks.get_task(store, project_hash, task_uuid)
+    task["history"] = tasks.task_history_of(store, project_hash, task_uuid)
+    return task
+
+
+@router.post("/tasks/{task_uuid}/move")
+def move_task(
+    project_hash: str,
+    task_uuid: str,
+    body: MoveIn,
+    store: StoreDep,
+    user: CurrentUser,
+    _: AdminRole,
+) -> dict[str, Any]:
+    task, uids = tasks.move_task(store, project_hash, task_uuid, body.stage_uuid, user)
+    return {"task": task, "event_uids": uids}
+
+
+@router.post("/workflow/stages/{stage_uuid}/actions")
+def stage_actions(
+    project_hash: str,
+    stage_uuid: str,
+    body: ActionsIn,
+    store: StoreDep,
+    user: CurrentUser,
+    role: ProjectRole,
+) -> dict[str, Any]:
+    requests = [ActionRequest(a.task_uuid, a.action, a.assignee) for a in body.actions]
+    changed, uids = tasks.apply_stage_actions(store, project_hash, stage_uuid, requests, user, role)
+    return {"tasks": changed, "event_uids": uids}
+
+
+@router.get("/label-rows/{label_hash}")
+def get_label_row(
+    project_hash: str, label_hash: str, store: StoreDep, _: ProjectRole
+) -> dict[str, Any]:
+    return labels.get_label_row(store, project_hash, label_hash)
+
+
+@router.put("/label-rows/{label_hash}")
+def put_label_row(
+    project_hash: str, label_hash: str, body: LabelRowPut, store: StoreDep, _: ProjectRole
+) -> dict[str, Any]:
+    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version)

@@ -1,0 +1,50 @@
+"""The ``stagehook`` command: serve, worker, migrate and friends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stagehook.config import Settings
+
+app = typer.Typer(help="stagehook: annotation workflows whose stages fire webhooks.", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="where the SQLite database and key file live", envvar="STAGEHOOK_DATA_DIR"),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the API, the web UI and the delivery dispatcher in one process."""
+    import uvicorn
+
+    from stagehook.server import build_server_app
+
+    application = build_server_app(_settings(data_dir), embedded_dispatcher=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply database migrations (safe to run from several hosts at once)."""
+    from stagehook.runtime import open_store
+
+    store = open_store(_settings(data_dir))
+    store.db.dispose()
+    typer.echo("migrations applied")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,92 @@
+"""All settings in one pydantic-settings class (env prefix ``STAGEHOOK_``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Seconds between attempts: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STAGEHOOK_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("stagehook")))
+    database_url: str | None = None
+    bootstrap_api_key: str | None = None
+
+    event_source: str = "stagehook"
+    deployment: str = "default"
+    egress_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    egress_source_address: str | None = None
+    egress_proxy: str | None = None
+    allowed_target_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE)
+    )
+    retry_jitter: float = 0.2
+    connect_timeout: float = 5.0
+    request_timeout: float = 15.0
+    lease_seconds: float = 60.0
+    max_in_flight: int = 64
+    max_in_flight_per_url: int = 8
+    claim_batch: int = 100
+    poll_interval: float = 5.0
+    circuit_failure_threshold: int = 5
+    circuit_probe_interval: float = 30.0
+    disable_after_failing_seconds: float = 5 * 24 * 3600
+    retention_days: float = 30.0
+    secret_rotation_grace_seconds: float = 24 * 3600
+    shutdown_grace_seconds: float = 10.0
+    db_pool_size: int = 10
+    session_secret: str | None = None
+
+    @field_validator("egress_cidrs", "allowed_target_networks", mode="before")
+    @classmethod
+    def _csv_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_target_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _schedule_not_empty(cls, value: list[float]) -> list[float]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("retry schedule needs at least one non-negative number of seconds")
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """SQLAlchemy URL: plain ``postgresql://`` gets the psycopg 3 driver."""
+        if not self.database_url:
+            return f"sqlite:///{self.data_dir / 'stagehook.db'}"
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url

@@ -1,0 +1,52 @@
+"""One exception hierarchy; the API maps each class to an HTTP problem."""
+
+from __future__ import annotations
+
+
+class StagehookError(Exception):
+    """Base: ``code`` is the stable machine-readable name, ``status`` the HTTP status."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(StagehookError):
+    code = "invalid_input"
+    status = 422
+
+
+class InvalidWorkflow(InvalidInput):
+    code = "invalid_workflow"
+
+
+class NotFound(StagehookError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(StagehookError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class Unauthorized(StagehookError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(StagehookError):
+    code = "forbidden"
+    status = 403
+
+
+class Unavailable(StagehookError):
+    code = "unavailable"
+    status = 503

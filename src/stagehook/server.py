@@ -1,0 +1,19 @@
+"""Wiring for ``serve``: store, bootstrap key, API, UI and the embedded dispatcher."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from stagehook.api.app import Service, create_app
+from stagehook.clock import Clock
+from stagehook.config import Settings
+from stagehook.runtime import bootstrap, open_store
+
+
+def build_server_app(
+    settings: Settings, *, embedded_dispatcher: bool, clock: Clock | None = None
+) -> FastAPI:
+    store = open_store(settings, clock)
+    bootstrap(store)
+    services: list[Service] = []
+    return create_app(store, services)

@@ -1,0 +1,1 @@
+"""Storage: tables, migrations and one module per aggregate. Knows tables, not HTTP."""

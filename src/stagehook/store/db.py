@@ -1,0 +1,113 @@
+"""The database handle: one engine, write transactions, cross-process wake-ups.
+
+SQLite has a single writer, so writes take an in-process lock and ``BEGIN IMMEDIATE``
+(never a deferred transaction that upgrades and deadlocks); reads run freely in WAL mode.
+PostgreSQL gets a bounded pool and LISTEN/NOTIFY for wake-ups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import QueuePool
+
+from stagehook.errors import Unavailable
+
+WAKE_CHANNEL = "stagehook_wake"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = threading.Lock()
+        self.engine: Engine = self._make_engine(url, pool_size)
+        self.wake_event = threading.Event()
+
+    def _make_engine(self, url: str, pool_size: int) -> Engine:
+        if self.is_sqlite:
+            engine = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                mode = conn.info.get("begin_mode", "DEFERRED")
+                conn.exec_driver_sql(f"BEGIN {mode}")
+
+            return engine
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=10,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+        )
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable(f"the database is unreachable: {_reason(exc)}") from exc
+        with conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction; commits on success, rolls back on any exception."""
+        if self.is_sqlite:
+            with self._write_lock, self._connect() as conn:
+                conn.info["begin_mode"] = "IMMEDIATE"
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    conn.info["begin_mode"] = "DEFERRED"
+                woke = conn.info.pop("wake", False)
+        else:
+            with self._connect() as conn:
+                with conn.begin():
+                    yield conn
+                woke = conn.info.pop("wake", False)
+        if woke:
+            self.wake_event.set()
+
+    def notify(self, conn: Connection) -> None:
+        """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""
+        if not self.is_sqlite and not conn.info.get("wake"):
+            conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+        conn.info["wake"] = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _reason(exc: Exception) -> str:
+    text_ = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__

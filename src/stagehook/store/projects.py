@@ -1,0 +1,182 @@
+"""Projects: creation from a template or inline workflow, and live workflow edits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from stagehook.errors import InvalidInput, NotFound
+from stagehook.store import webhooks as hooks
+from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.datasets import require_dataset
+from stagehook.store.projects_read import load_workflow, project_row
+from stagehook.store.tables import (
+    data_units,
+    memberships,
+    project_datasets,
+    projects,
+)
+from stagehook.store.tasks import count_by_stage, create_tasks
+from stagehook.store.templates import create_template, get_template
+from stagehook.store.users import Principal, Role, project_role
+from stagehook.workflow.graph import check_live_edit, validate
+from stagehook.workflow.stages import Workflow
+
+
+def _graph_json(workflow: Workflow) -> dict[str, Any]:
+    """The stored graph: webhooks live in their own table."""
+    return workflow.with_webhooks({}).model_dump(mode="json", exclude_none=True)
+
+
+def _sync_webhooks(conn: Connection, store: Store, project_hash: str, workflow: Workflow) -> None:
+    for stage in workflow.stages:
+        existing = hooks.current(conn, project_hash, stage.uuid)
+        if stage.webhook is not None:
+            if existing is None or existing.url != stage.webhook.url:
+                hooks.upsert(conn, store, project_hash, stage.uuid, stage.webhook.url)
+        elif existing is not None:
+            hooks.remove(conn, store, project_hash, stage.uuid)
+
+
+def create_project(
+    store: Store,
+    principal: Principal,
+    title: str,
+    dataset_hashes: Sequence[str],
+    workflow: Workflow | None,
+    template_hash: str | None,
+) -> dict[str, Any]:
+    if (workflow is None) == (template_hash is None):
+        raise InvalidInput("give exactly one of workflow or workflow_template_hash")
+    if workflow is None:
+        assert template_hash is not None
+        workflow = Workflow.model_validate(get_template(store, template_hash)["workflow"])
+    validate(workflow)
+    project_hash = new_hash()
+    with store.db.write() as conn:
+        for dataset_hash in dict.fromkeys(dataset_hashes):
+            require_dataset(conn, principal, dataset_hash)
+        conn.execute(
+            insert(projects).values(
+                project_hash=project_hash,
+                title=title,
+                workflow=_graph_json(workflow),
+                workflow_version=1,
+                created_at=store.clock.now(),
+            )
+        )
+        conn.execute(
+            insert(memberships).values(
+                project_hash=project_hash, user_id=principal.user_id, role=Role.ADMIN.value
+            )
+        )
+        _sync_webhooks(conn, store, project_hash, workflow)
+        for dataset_hash in dict.fromkeys(dataset_hashes):
+            conn.execute(
+                insert(project_datasets).values(
+                    project_hash=project_hash, dataset_hash=dataset_hash
+                )
+            )
+            units = conn.execute(
+                select(data_units.c.data_hash)
+                .where(data_units.c.dataset_hash == dataset_hash)
+                .order_by(data_units.c.seq)
+            ).scalars()
+            create_tasks(conn, store, project_hash, list(units), principal)
+        return _project_dict(conn, project_hash)
+
+
+def _project_dict(conn: Connection, project_hash: str) -> dict[str, Any]:
+    row = project_row(conn, project_hash)
+    dataset_hashes = conn.execute(
+        select(project_datasets.c.dataset_hash).where(
+            project_datasets.c.project_hash == project_hash
+        )
+    ).scalars()
+    return {
+        "project_hash": row.project_hash,
+        "title": row.title,
+        "created_at": row.created_at,
+        "workflow_version": row.workflow_version,
+        "dataset_hashes": list(dataset_hashes),
+        "workflow": workflow_json(conn, project_hash),
+    }
+
+
+def workflow_json(conn: Connection, project_hash: str) -> dict[str, Any]:
+    return load_workflow(conn, project_hash).model_dump(mode="json", exclude_none=True)
+
+
+def require_access(conn: Connection, principal: Principal, project_hash: str) -> Role:
+    """The caller's role; a project they cannot see answers 404, never 403."""
+    role = project_role(conn, principal, project_hash)
+    if role is None:
+        raise NotFound(f"project {project_hash} does not exist")
+    project_row(conn, project_hash)
+    return role
+
+
+def get_project(store: Store, project_hash: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        data = _project_dict(conn, project_hash)
+        data["task_counts"] = count_by_stage(conn, project_hash)
+    return data
+
+
+def list_projects(
+    store: Store, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = decode_cursor(cursor)
+    query = select(projects).where(projects.c.seq > after).order_by(projects.c.seq)
+    if not principal.is_admin:
+        query = query.where(
+            projects.c.project_hash.in_(
+                select(memberships.c.project_hash).where(
+                    memberships.c.user_id == principal.user_id
+                )
+            )
+        )
+    with store.db.read() as conn:
+        rows = conn.execute(query.limit(limit + 1)).all()
+    page = [
+        {"project_hash": r.project_hash, "title": r.title, "created_at": r.created_at}
+        for r in rows[:limit]
+    ]
+    return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+
+
+def get_workflow(store: Store, project_hash: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        return workflow_json(conn, project_hash)
+
+
+def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[str, Any]:
+    """Edit a live workflow: the graph and its webhooks change together or not at all."""
+    validate(workflow)
+    with store.db.write() as conn:
+        old = load_workflow(conn, project_hash)
+        held = {stage: sum(c.values()) for stage, c in count_by_stage(conn, project_hash).items()}
+        check_live_edit(old, workflow, held)
+        new_uuids = {s.uuid for s in workflow.stages}
+        for stage in old.stages:
+            if stage.uuid not in new_uuids:
+                hooks.remove(conn, store, project_hash, stage.uuid)
+        _sync_webhooks(conn, store, project_hash, workflow)
+        conn.execute(
+            update(projects)
+            .where(projects.c.project_hash == project_hash)
+            .values(
+                workflow=_graph_json(workflow),
+                workflow_version=projects.c.workflow_version + 1,
+            )
+        )
+        return workflow_json(conn, project_hash)
+
+
+def save_as_template(store: Store, project_hash: str, title: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        graph = load_workflow(conn, project_hash).with_webhooks({})
+    return create_template(store, title, graph)
+

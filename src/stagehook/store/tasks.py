@@ -1,0 +1,259 @@
+"""Tasks, label rows and history: applying workflow outcomes in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from stagehook.errors import Forbidden, NotFound
+from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.outbox import record_events
+from stagehook.store.projects_read import load_workflow
+from stagehook.store.tables import label_rows, task_history, tasks
+from stagehook.store.users import MANAGER_ROLES, Principal, Role
+from stagehook.workflow import tasks as machine
+from stagehook.workflow.graph import initial_stage
+from stagehook.workflow.stages import StageType, TaskStatus
+
+#: Which project roles may act at which stage types (managers act anywhere).
+ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
+    Role.ANNOTATOR: frozenset({StageType.ANNOTATE}),
+    Role.REVIEWER: frozenset({StageType.REVIEW}),
+}
+
+
+def _state(row: Any) -> machine.TaskState:
+    return machine.TaskState(
+        row.task_uuid,
+        row.data_hash,
+        row.label_hash,
+        row.stage_uuid,
+        TaskStatus(row.status),
+        row.assignee,
+    )
+
+
+def task_dict(state: machine.TaskState) -> dict[str, Any]:
+    return {
+        "task_uuid": state.task_uuid,
+        "data_hash": state.data_hash,
+        "label_hash": state.label_hash,
+        "stage_uuid": state.stage_uuid,
+        "status": state.status.value,
+        "assignee": state.assignee,
+    }
+
+
+def _apply(
+    conn: Connection,
+    store: Store,
+    project_hash: str,
+    outcome: machine.Outcome,
+    actor: str,
+) -> list[str]:
+    now = store.clock.now()
+    for t in outcome.transitions:
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.task_uuid == t.after.task_uuid)
+            .values(
+                stage_uuid=t.after.stage_uuid,
+                status=t.after.status.value,
+                assignee=t.after.assignee,
+                updated_at=now,
+            )
+        )
+    if outcome.transitions:
+        conn.execute(
+            insert(task_history),
+            [
+                {
+                    "task_uuid": t.after.task_uuid,
+                    "project_hash": project_hash,
+                    "at": now,
+                    "actor": actor,
+                    "action": t.action,
+                    "from_stage": t.before.stage_uuid,
+                    "to_stage": t.after.stage_uuid,
+                    "from_status": t.before.status.value,
+                    "to_status": t.after.status.value,
+                }
+                for t in outcome.transitions
+            ],
+        )
+    return record_events(conn, store, project_hash, outcome.events)
+
+
+def create_tasks(
+    conn: Connection,
+    store: Store,
+    project_hash: str,
+    data_hashes: Sequence[str],
+    principal: Principal,
+) -> None:
+    """One task and one empty label row per data unit, at the first stage after START."""
+    if not data_hashes:
+        return
+    workflow = load_workflow(conn, project_hash)
+    stage_uuid = initial_stage(workflow)
+    now = store.clock.now()
+    rows = [
+        {
+            "task_uuid": new_hash(),
+            "project_hash": project_hash,
+            "data_hash": data_hash,
+            "label_hash": new_hash(),
+            "stage_uuid": stage_uuid,
+            "status": TaskStatus.NEW.value,
+            "assignee": None,
+            "updated_at": now,
+        }
+        for data_hash in data_hashes
+    ]
+    conn.execute(insert(tasks), rows)
+    conn.execute(
+        insert(label_rows),
+        [
+            {
+                "label_hash": r["label_hash"],
+                "project_hash": project_hash,
+                "data_hash": r["data_hash"],
+                "labels": {},
+                "version": 0,
+                "updated_at": now,
+            }
+            for r in rows
+        ],
+    )
+    conn.execute(
+        insert(task_history),
+        [
+            {
+                "task_uuid": r["task_uuid"],
+                "project_hash": project_hash,
+                "at": now,
+                "actor": principal.username,
+                "action": "CREATE",
+                "from_stage": None,
+                "to_stage": stage_uuid,
+                "from_status": None,
+                "to_status": TaskStatus.NEW.value,
+            }
+            for r in rows
+        ],
+    )
+
+
+def list_tasks(
+    store: Store,
+    project_hash: str,
+    *,
+    stage_uuid: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = decode_cursor(cursor)
+    query = select(tasks).where(tasks.c.project_hash == project_hash, tasks.c.seq > after)
+    if stage_uuid:
+        query = query.where(tasks.c.stage_uuid == stage_uuid)
+    if status:
+        query = query.where(tasks.c.status == status)
+    with store.db.read() as conn:
+        rows = conn.execute(query.order_by(tasks.c.seq).limit(limit + 1)).all()
+    page = [task_dict(_state(r)) for r in rows[:limit]]
+    return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+
+
+def count_by_stage(conn: Connection, project_hash: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    rows = conn.execute(
+        select(tasks.c.stage_uuid, tasks.c.status, func.count())
+        .where(tasks.c.project_hash == project_hash)
+        .group_by(tasks.c.stage_uuid, tasks.c.status)
+    ).all()
+    for stage_uuid, status, n in rows:
+        counts.setdefault(stage_uuid, {})[status] = n
+    return counts
+
+
+def _load_states(
+    conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
+) -> dict[str, machine.TaskState]:
+    """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
+    query = select(tasks).where(
+        tasks.c.project_hash == project_hash, tasks.c.task_uuid.in_(list(task_uuids))
+    )
+    if lock and conn.engine.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return {r.task_uuid: _state(r) for r in conn.execute(query)}
+
+
+def apply_stage_actions(
+    store: Store,
+    project_hash: str,
+    stage_uuid: str,
+    requests: Sequence[machine.ActionRequest],
+    principal: Principal,
+    role: Role,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
+    with store.db.write() as conn:
+        workflow = load_workflow(conn, project_hash)
+        stage = workflow.stage(stage_uuid)
+        if stage is None:
+            raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
+        allowed = ROLE_STAGE_TYPES.get(role)
+        if allowed is not None and stage.stage_type not in allowed:
+            raise Forbidden(
+                f"a {role.value} cannot act at {stage.stage_type} stage {stage.title!r}"
+            )
+        actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
+        states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
+        outcome = machine.apply_actions(
+            workflow, project_hash, stage_uuid, states, requests, actor
+        )
+        uids = _apply(conn, store, project_hash, outcome, principal.username)
+    return [task_dict(t.after) for t in outcome.transitions], uids
+
+
+def move_task(
+    store: Store, project_hash: str, task_uuid: str, stage_uuid: str, principal: Principal
+) -> tuple[dict[str, Any], list[str]]:
+    with store.db.write() as conn:
+        workflow = load_workflow(conn, project_hash)
+        states = _load_states(conn, project_hash, [task_uuid])
+        if task_uuid not in states:
+            raise NotFound(f"task {task_uuid} does not exist in this project")
+        outcome = machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
+        uids = _apply(conn, store, project_hash, outcome, principal.username)
+    return task_dict(outcome.transitions[0].after), uids
+
+
+def task_history_of(store: Store, project_hash: str, task_uuid: str) -> list[dict[str, Any]]:
+    with store.db.read() as conn:
+        rows = (
+            conn.execute(
+                select(task_history)
+                .where(
+                    task_history.c.project_hash == project_hash,
+                    task_history.c.task_uuid == task_uuid,
+                )
+                .order_by(task_history.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    if not rows:
+        raise NotFound(f"task {task_uuid} does not exist in this project")
+    return [{k: v for k, v in r.items() if k not in ("id", "project_hash")} for r in rows]
+
+
+def get_task(store: Store, project_hash: str, task_uuid: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        states = _load_states(conn, project_hash, [task_uuid], lock=False)
+    if task_uuid not in states:
+        raise NotFound(f"task {task_uuid} does not exist in this project")
+    return task_dict(states[task_uuid])

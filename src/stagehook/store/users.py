@@ -1,0 +1,179 @@
+"""Users, API keys and project memberships."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Connection, insert, select
+
+from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from stagehook.store.context import Store, new_hash
+from stagehook.store.tables import api_keys, memberships, projects, users
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    TEAM_MANAGER = "team_manager"
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+
+
+MANAGER_ROLES = frozenset({Role.ADMIN, Role.TEAM_MANAGER})
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    username: str
+    is_admin: bool
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt_hex, digest_hex = stored.split("$")
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def _principal(row: object) -> Principal:
+    return Principal(row.user_id, row.username, bool(row.is_admin))  # type: ignore[attr-defined]
+
+
+def create_user(
+    store: Store, username: str, *, is_admin: bool = False, password: str | None = None
+) -> Principal:
+    username = username.strip()
+    if not username:
+        raise InvalidInput("username must not be empty")
+    with store.db.write() as conn:
+        if conn.execute(select(users.c.user_id).where(users.c.username == username)).first():
+            raise Conflict(f"user {username!r} already exists")
+        user_id = new_hash()
+        conn.execute(
+            insert(users).values(
+                user_id=user_id,
+                username=username,
+                is_admin=is_admin,
+                password_hash=hash_password(password) if password else None,
+                created_at=store.clock.now(),
+            )
+        )
+    return Principal(user_id, username, is_admin)
+
+
+def list_users(store: Store) -> list[Principal]:
+    with store.db.read() as conn:
+        rows = conn.execute(select(users).order_by(users.c.username)).all()
+    return [_principal(r) for r in rows]
+
+
+def get_user(conn: Connection, user_id: str) -> Principal:
+    row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return _principal(row)
+
+
+def _insert_key(conn: Connection, store: Store, user_id: str, name: str, key: str) -> str:
+    key_id = new_hash()
+    conn.execute(
+        insert(api_keys).values(
+            key_id=key_id,
+            key_hash=hash_key(key),
+            user_id=user_id,
+            name=name,
+            created_at=store.clock.now(),
+        )
+    )
+    return key_id
+
+
+def create_api_key(store: Store, user_id: str, name: str) -> tuple[str, str]:
+    """Returns ``(key_id, key)``; the key itself is stored only as a hash."""
+    key = "shk_" + secrets.token_urlsafe(32)
+    with store.db.write() as conn:
+        get_user(conn, user_id)
+        key_id = _insert_key(conn, store, user_id, name, key)
+    return key_id, key
+
+
+def authenticate(store: Store, key: str) -> Principal:
+    with store.db.read() as conn:
+        row = conn.execute(
+            select(users)
+            .join(api_keys, api_keys.c.user_id == users.c.user_id)
+            .where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+        ).first()
+    if row is None:
+        raise Unauthorized("the API key is not valid")
+    return _principal(row)
+
+
+def authenticate_password(store: Store, username: str, password: str) -> Principal:
+    with store.db.read() as conn:
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+    if row is None or not check_password(password, row.password_hash):
+        raise Unauthorized("wrong username or password")
+    return _principal(row)
+
+
+def bootstrap_admin(store: Store, key: str | None) -> str | None:
+    """On an empty database create the admin user and key; return the key if created."""
+    with store.db.write() as conn:
+        if conn.execute(select(users.c.user_id).limit(1)).first():
+            return None
+        user_id = new_hash()
+        conn.execute(
+            insert(users).values(
+                user_id=user_id, username="admin", is_admin=True, created_at=store.clock.now()
+            )
+        )
+        key = key or "shk_" + secrets.token_urlsafe(32)
+        _insert_key(conn, store, user_id, "bootstrap", key)
+    return key
+
+
+def set_membership(store: Store, project_hash: str, user_id: str, role: Role) -> None:
+    with store.db.write() as conn:
+        get_user(conn, user_id)
+        if not conn.execute(
+            select(projects.c.seq).where(projects.c.project_hash == project_hash)
+        ).first():
+            raise NotFound(f"project {project_hash} does not exist")
+        conn.execute(
+            memberships.delete().where(
+                memberships.c.project_hash == project_hash, memberships.c.user_id == user_id
+            )
+        )
+        conn.execute(
+            insert(memberships).values(project_hash=project_hash, user_id=user_id, role=role)
+        )
+
+
+def project_role(conn: Connection, principal: Principal, project_hash: str) -> Role | None:
+    """The principal's role in a project; global admins act as project admins."""
+    row = conn.execute(
+        select(memberships.c.role).where(
+            memberships.c.project_hash == project_hash,
+            memberships.c.user_id == principal.user_id,
+        )
+    ).first()
+    if row is not None:
+        return Role(row.role)
+    return Role.ADMIN if principal.is_admin else None

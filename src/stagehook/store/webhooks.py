@@ -1,0 +1,154 @@
+"""Stage webhooks: URL, signing secret (with rotation) and enabled state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from stagehook.delivery.guard import validate_webhook_url
+from stagehook.delivery.signing import generate_secret
+from stagehook.errors import InvalidWorkflow, NotFound
+from stagehook.store.context import Store, new_hash
+from stagehook.store.projects_read import load_workflow
+from stagehook.store.tables import webhooks
+from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
+from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
+
+
+def public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "webhook_id": row.webhook_id,
+        "project_hash": row.project_hash,
+        "stage_uuid": row.stage_uuid,
+        "url": row.url,
+        "enabled": bool(row.enabled),
+        "disabled_reason": row.disabled_reason,
+        "failing_since": row.failing_since,
+        "created_at": row.created_at,
+    }
+    if with_secret:
+        data["signing_secret"] = row.secret
+    return data
+
+
+def current(conn: Connection, project_hash: str, stage_uuid: str) -> Any | None:
+    return conn.execute(
+        select(webhooks).where(
+            webhooks.c.project_hash == project_hash,
+            webhooks.c.stage_uuid == stage_uuid,
+            webhooks.c.deleted_at.is_(None),
+        )
+    ).first()
+
+
+def require(conn: Connection, project_hash: str, stage_uuid: str) -> Any:
+    row = current(conn, project_hash, stage_uuid)
+    if row is None:
+        raise NotFound(f"stage {stage_uuid} has no webhook")
+    return row
+
+
+def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str) -> Any:
+    """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
+    url = validate_webhook_url(url)
+    existing = current(conn, project_hash, stage_uuid)
+    if existing is not None:
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.webhook_id == existing.webhook_id)
+            .values(url=url, enabled=True, disabled_reason=None, failing_since=None)
+        )
+        webhook_id = existing.webhook_id
+    else:
+        webhook_id = new_hash()
+        conn.execute(
+            insert(webhooks).values(
+                webhook_id=webhook_id,
+                project_hash=project_hash,
+                stage_uuid=stage_uuid,
+                url=url,
+                secret=generate_secret(),
+                enabled=True,
+                created_at=store.clock.now(),
+            )
+        )
+    return conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).one()
+
+
+def remove(conn: Connection, store: Store, project_hash: str, stage_uuid: str) -> bool:
+    result = conn.execute(
+        update(webhooks)
+        .where(
+            webhooks.c.project_hash == project_hash,
+            webhooks.c.stage_uuid == stage_uuid,
+            webhooks.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=store.clock.now())
+    )
+    return result.rowcount > 0
+
+
+def set_stage_webhook(
+    store: Store, project_hash: str, stage_uuid: str, url: str
+) -> dict[str, Any]:
+    with store.db.write() as conn:
+        stage = load_workflow(conn, project_hash).stage(stage_uuid)
+        if stage is None:
+            raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
+        if stage.stage_type not in WEBHOOK_STAGE_TYPES:
+            raise InvalidWorkflow(WEBHOOK_STAGE_MESSAGE)
+        return public(upsert(conn, store, project_hash, stage_uuid, url))
+
+
+def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> None:
+    with store.db.write() as conn:
+        if not remove(conn, store, project_hash, stage_uuid):
+            raise NotFound(f"stage {stage_uuid} has no webhook")
+
+
+def get_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        return public(require(conn, project_hash, stage_uuid))
+
+
+def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
+    """New secret now; the old one stays valid (and is still signed with) for the grace."""
+    with store.db.write() as conn:
+        row = require(conn, project_hash, stage_uuid)
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.webhook_id == row.webhook_id)
+            .values(
+                secret=generate_secret(),
+                previous_secret=row.secret,
+                previous_secret_expires_at=store.clock.now()
+                + store.settings.secret_rotation_grace_seconds,
+            )
+        )
+        return public(require(conn, project_hash, stage_uuid))
+
+
+def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool) -> dict[str, Any]:
+    with store.db.write() as conn:
+        row = require(conn, project_hash, stage_uuid)
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.webhook_id == row.webhook_id)
+            .values(
+                enabled=enabled,
+                disabled_reason=None if enabled else "disabled by a user",
+                failing_since=None,
+            )
+        )
+        return public(require(conn, project_hash, stage_uuid))
+
+
+def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any]]:
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(webhooks).where(
+                webhooks.c.project_hash == project_hash, webhooks.c.deleted_at.is_(None)
+            )
+        ).all()
+    return [public(r, with_secret=False) for r in rows]

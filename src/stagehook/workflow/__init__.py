@@ -1,0 +1,1 @@
+"""Pure workflow domain: stage graph, routing and the task state machine. No I/O."""

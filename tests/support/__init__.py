@@ -1,0 +1,1 @@
+"""Real test collaborators (an HTTP receiver on loopback), not mocks."""
