@@ -1,0 +1,24 @@
+"""The test-side API client: the real Python client plus raw requests for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from stagehook.client import Client
+
+
+class Api(Client):
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, path, **kwargs)
+
+    def as_key(self, key: str) -> Api:
+        return Api(str(self.http.base_url).removesuffix("/api/v1"), key)
+
+    def dataset_with_units(self, n: int, title: str = "frames") -> tuple[str, list[str]]:
+        dataset = self.create_dataset(title)
+        units = self.add_data_units(
+            dataset["dataset_hash"], [{"title": f"frame-{i:04d}.jpg"} for i in range(n)]
+        )
+        return dataset["dataset_hash"], [u["data_hash"] for u in units]
