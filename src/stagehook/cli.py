@@ -9,11 +9,17 @@ import typer
 
 from stagehook.config import Settings
 
-app = typer.Typer(help="stagehook: annotation workflows whose stages fire webhooks.", no_args_is_help=True)
+app = typer.Typer(
+    help="stagehook: annotation workflows whose stages fire webhooks.", no_args_is_help=True
+)
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="where the SQLite database and key file live", envvar="STAGEHOOK_DATA_DIR"),
+    typer.Option(
+        "--data-dir",
+        help="where the SQLite database and key file live",
+        envvar="STAGEHOOK_DATA_DIR",
+    ),
 ]
 
 

@@ -1,8 +1,8 @@
 """Python client for the stagehook REST API.
 
-    from stagehook.client import Client
-    with Client("http://127.0.0.1:8000", api_key) as sh:
-        ds = sh.create_dataset("frames")
+from stagehook.client import Client
+with Client("http://127.0.0.1:8000", api_key) as sh:
+    ds = sh.create_dataset("frames")
 """
 
 from __future__ import annotations
@@ -114,9 +114,7 @@ class Client:
         self, project_hash: str, *, stage_uuid: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
         path = f"/projects/{project_hash}/tasks"
-        return list(
-            self.paginate(path, "tasks", stage_uuid=stage_uuid, status=status, limit=500)
-        )
+        return list(self.paginate(path, "tasks", stage_uuid=stage_uuid, status=status, limit=500))
 
     def act(
         self, project_hash: str, stage_uuid: str, actions: Sequence[dict[str, Any]]

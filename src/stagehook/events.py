@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-TASK_SUBMITTED = "task_submitted_event"
-TASK_COMPLETED = "task_completed_event"
+TASK_SUBMITTED: Final = "task_submitted_event"
+TASK_COMPLETED: Final = "task_completed_event"
 EVENT_VERSION = 1
 
 

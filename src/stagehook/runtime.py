@@ -16,7 +16,9 @@ from stagehook.store.users import bootstrap_admin
 KEY_FILE = "admin-api-key"
 
 
-def open_store(settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True) -> Store:
+def open_store(
+    settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True
+) -> Store:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)

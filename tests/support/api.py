@@ -14,7 +14,7 @@ class Api(Client):
         return self.http.request(method, path, **kwargs)
 
     def as_key(self, key: str) -> Api:
-        return Api(str(self.http.base_url).removesuffix("/api/v1"), key)
+        return Api(str(self.http.base_url).rstrip("/").removesuffix("/api/v1"), key)
 
     def dataset_with_units(self, n: int, title: str = "frames") -> tuple[str, list[str]]:
         dataset = self.create_dataset(title)

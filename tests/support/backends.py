@@ -18,7 +18,8 @@ from stagehook.store.db import Database
 from stagehook.store.migrate import migrate
 
 PG_ADMIN_URL = os.environ.get("STAGEHOOK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TEMPLATE_DB = "stagehook_template"
+#: One template per test session, so parallel runs on one server never collide.
+TEMPLATE_DB = f"sh_template_{os.getpid()}"
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -48,6 +49,10 @@ def make_pg_template() -> None:
     db = Database("postgresql+psycopg://" + _pg_url(TEMPLATE_DB).split("://", 1)[1])
     migrate(db)
     db.dispose()
+
+
+def drop_pg_template() -> None:
+    _admin(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
 
 
 @contextmanager

@@ -67,4 +67,3 @@ AdminRole = Annotated[Role, Depends(admin_role)]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of a previous page")]
-

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, insert, select
 
+from stagehook.events import encode_event
 from stagehook.store.context import Store
 from stagehook.store.tables import deliveries, events, webhooks
 from stagehook.workflow.tasks import EventIntent
-
-from stagehook.events import encode_event
 
 
 def record_events(

@@ -133,9 +133,7 @@ def list_projects(
     if not principal.is_admin:
         query = query.where(
             projects.c.project_hash.in_(
-                select(memberships.c.project_hash).where(
-                    memberships.c.user_id == principal.user_id
-                )
+                select(memberships.c.project_hash).where(memberships.c.user_id == principal.user_id)
             )
         )
     with store.db.read() as conn:
@@ -179,4 +177,3 @@ def save_as_template(store: Store, project_hash: str, title: str) -> dict[str, A
     with store.db.read() as conn:
         graph = load_workflow(conn, project_hash).with_webhooks({})
     return create_template(store, title, graph)
-

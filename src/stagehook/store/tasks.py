@@ -212,9 +212,7 @@ def apply_stage_actions(
             )
         actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
-        outcome = machine.apply_actions(
-            workflow, project_hash, stage_uuid, states, requests, actor
-        )
+        outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
         uids = _apply(conn, store, project_hash, outcome, principal.username)
     return [task_dict(t.after) for t in outcome.transitions], uids
 

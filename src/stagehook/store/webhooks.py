@@ -89,9 +89,7 @@ def remove(conn: Connection, store: Store, project_hash: str, stage_uuid: str) -
     return result.rowcount > 0
 
 
-def set_stage_webhook(
-    store: Store, project_hash: str, stage_uuid: str, url: str
-) -> dict[str, Any]:
+def set_stage_webhook(store: Store, project_hash: str, stage_uuid: str, url: str) -> dict[str, Any]:
     with store.db.write() as conn:
         stage = load_workflow(conn, project_hash).stage(stage_uuid)
         if stage is None:

@@ -219,4 +219,3 @@ def move_task(workflow: Workflow, project_hash: str, task: TaskState, stage_uuid
     after = _arrive(workflow, task, target.uuid, None)
     transition = Transition(task, after, MOVE)
     return Outcome((transition,), tuple(_completed_events(workflow, project_hash, [transition])))
-

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from stagehook.api.deps import Cursor, CurrentUser, Limit, StoreDep
-from stagehook.api.schemas import DataUnitsCreate, DatasetCreate
+from stagehook.api.deps import CurrentUser, Cursor, Limit, StoreDep
+from stagehook.api.schemas import DatasetCreate, DataUnitsCreate
 from stagehook.store import datasets
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from stagehook.api.deps import Cursor, CurrentUser, Limit, ManagerRole, ProjectRole, StoreDep
+from stagehook.api.deps import CurrentUser, Cursor, Limit, ManagerRole, ProjectRole, StoreDep
 from stagehook.api.schemas import ProjectCreate, SaveAsTemplate, WebhookPut
 from stagehook.store import projects
 from stagehook.store import webhooks as hooks
@@ -85,9 +85,7 @@ def get_webhook(
 
 
 @router.delete(_WEBHOOK, status_code=204)
-def delete_webhook(
-    project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
-) -> Response:
+def delete_webhook(project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole) -> Response:
     hooks.delete_stage_webhook(store, project_hash, stage_uuid)
     return Response(status_code=204)
 
@@ -111,5 +109,3 @@ def disable_webhook(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return hooks.set_enabled(store, project_hash, stage_uuid, False)
-
-

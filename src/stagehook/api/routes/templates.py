@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from stagehook.api.deps import AdminUser, Cursor, CurrentUser, Limit, StoreDep
+from stagehook.api.deps import AdminUser, CurrentUser, Cursor, Limit, StoreDep
 from stagehook.api.schemas import TemplateCreate
 from stagehook.store import templates
 
