@@ -43,6 +43,19 @@ def serve(
 
 
 @app.command()
+def worker(
+    data_dir: DataDir = None,
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="a stable name for this worker in logs")
+    ] = None,
+) -> None:
+    """Run a delivery worker on its own (scale out: many workers, one database)."""
+    from stagehook.delivery.worker import run_worker
+
+    run_worker(_settings(data_dir), worker_id)
+
+
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Apply database migrations (safe to run from several hosts at once)."""
     from stagehook.runtime import open_store

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from stagehook.api.app import Service, create_app
 from stagehook.clock import Clock
 from stagehook.config import Settings
+from stagehook.delivery.dispatcher import embedded
 from stagehook.runtime import bootstrap, open_store
 
 
@@ -15,5 +16,5 @@ def build_server_app(
 ) -> FastAPI:
     store = open_store(settings, clock)
     bootstrap(store)
-    services: list[Service] = []
+    services: list[Service] = [embedded] if embedded_dispatcher else []
     return create_app(store, services)

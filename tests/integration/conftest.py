@@ -30,15 +30,20 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        database_url=db_url,
-        bootstrap_api_key=ADMIN_KEY,
-        allowed_target_networks=["127.0.0.0/8"],
-        retry_schedule=[0, 0.2, 0.4],
-        retry_jitter=0.0,
-    )
+def settings(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Test settings; ``@pytest.mark.settings(name=value)`` overrides any of them."""
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "database_url": db_url,
+        "bootstrap_api_key": ADMIN_KEY,
+        "allowed_target_networks": ["127.0.0.0/8"],
+        "retry_schedule": [0, 0.2, 0.4],
+        "retry_jitter": 0.0,
+    }
+    marker = request.node.get_closest_marker("settings")
+    if marker is not None:
+        values.update(marker.kwargs)
+    return Settings(**values)
 
 
 @pytest.fixture

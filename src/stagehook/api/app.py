@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from stagehook import __version__
 from stagehook.api import errors
-from stagehook.api.routes import admin, datasets, meta, projects, tasks, templates
+from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
+from stagehook.delivery.metrics import QueueCollector
 from stagehook.store.context import Store
 
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
@@ -33,7 +36,7 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     )
     app.state.store = store
     errors.install(app)
-    for module in (datasets, templates, projects, tasks, admin, meta):
+    for module in (datasets, templates, projects, tasks, deliveries, admin, meta):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["meta"])
@@ -41,6 +44,15 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         with store.db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok"}
+
+    registry = CollectorRegistry()
+    registry.register(QueueCollector(store))
+
+    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus: this process's counters plus the shared queue's depth."""
+        body = generate_latest(REGISTRY) + generate_latest(registry)
+        return PlainTextResponse(body.decode(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(errors.BodyLimit)
     return app

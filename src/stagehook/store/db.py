@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -27,7 +27,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
         self.engine: Engine = self._make_engine(url, pool_size)
-        self.wake_event = threading.Event()
+        self._wake_listeners: list[Callable[[], None]] = []
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -96,13 +96,22 @@ class Database:
                     yield conn
                 woke = conn.info.pop("wake", False)
         if woke:
-            self.wake_event.set()
+            for listener in list(self._wake_listeners):
+                listener()
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""
         if not self.is_sqlite and not conn.info.get("wake"):
             conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
         conn.info["wake"] = True
+
+    def add_wake_listener(self, listener: Callable[[], None]) -> None:
+        """Called (from the committing thread) after a transaction that made work."""
+        self._wake_listeners.append(listener)
+
+    def remove_wake_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._wake_listeners:
+            self._wake_listeners.remove(listener)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -199,6 +199,8 @@ deliveries = Table(
     # pending | retrying | delivered | failed
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # attempts made before the last manual retry: the schedule restarts from there
+    Column("retry_base", Integer, nullable=False, default=0),
     Column("next_attempt_at", Double, nullable=False),
     Column("lease_owner", String(100)),
     Column("lease_expires_at", Double),

@@ -8,8 +8,9 @@ import os
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from stagehook.store.context import Store, new_hash
@@ -24,6 +25,7 @@ class Role(StrEnum):
 
 
 MANAGER_ROLES = frozenset({Role.ADMIN, Role.TEAM_MANAGER})
+PASSWORD_LENGTH = (8, 200)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ def check_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(digest.hex(), digest_hex)
 
 
+def check_password_rules(password: str) -> None:
+    low, high = PASSWORD_LENGTH
+    if not low <= len(password) <= high:
+        raise InvalidInput(f"a password needs {low} to {high} characters")
+
+
 def _principal(row: object) -> Principal:
     return Principal(row.user_id, row.username, bool(row.is_admin))  # type: ignore[attr-defined]
 
@@ -61,6 +69,8 @@ def create_user(
     username = username.strip()
     if not username:
         raise InvalidInput("username must not be empty")
+    if password is not None:
+        check_password_rules(password)
     with store.db.write() as conn:
         if conn.execute(select(users.c.user_id).where(users.c.username == username)).first():
             raise Conflict(f"user {username!r} already exists")
@@ -81,6 +91,56 @@ def list_users(store: Store) -> list[Principal]:
     with store.db.read() as conn:
         rows = conn.execute(select(users).order_by(users.c.username)).all()
     return [_principal(r) for r in rows]
+
+
+def set_password(store: Store, user_id: str, password: str, *, current: str | None = None) -> None:
+    """Set a user's password; with ``current``, only if it matches the one set now.
+
+    People changing their own password pass ``current``; admins resetting one do not.
+    An account without a password (the bootstrap admin) accepts any ``current``.
+    """
+    check_password_rules(password)
+    with store.db.write() as conn:
+        row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
+        if row is None:
+            raise NotFound(f"user {user_id} does not exist")
+        if (
+            current is not None
+            and row.password_hash
+            and not check_password(current, row.password_hash)
+        ):
+            raise Unauthorized("the current password is wrong")
+        conn.execute(
+            update(users)
+            .where(users.c.user_id == user_id)
+            .values(password_hash=hash_password(password))
+        )
+
+
+def list_api_keys(store: Store) -> list[dict[str, Any]]:
+    """Every key's metadata (never the key: only its hash is stored)."""
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(
+                api_keys.c.key_id,
+                api_keys.c.user_id,
+                api_keys.c.name,
+                api_keys.c.created_at,
+                api_keys.c.revoked_at,
+            ).order_by(api_keys.c.created_at)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke_api_key(store: Store, key_id: str) -> None:
+    with store.db.write() as conn:
+        result = conn.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=store.clock.now())
+        )
+    if result.rowcount == 0:
+        raise NotFound(f"API key {key_id} does not exist or is already revoked")
 
 
 def get_user(conn: Connection, user_id: str) -> Principal:
@@ -164,6 +224,17 @@ def set_membership(store: Store, project_hash: str, user_id: str, role: Role) ->
         conn.execute(
             insert(memberships).values(project_hash=project_hash, user_id=user_id, role=role)
         )
+
+
+def list_memberships(store: Store, project_hash: str) -> list[dict[str, Any]]:
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(users.c.user_id, users.c.username, memberships.c.role)
+            .join(memberships, memberships.c.user_id == users.c.user_id)
+            .where(memberships.c.project_hash == project_hash)
+            .order_by(users.c.username)
+        ).all()
+    return [{"user_id": r.user_id, "username": r.username, "role": Role(r.role)} for r in rows]
 
 
 def project_role(conn: Connection, principal: Principal, project_hash: str) -> Role | None:

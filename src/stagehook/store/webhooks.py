@@ -11,7 +11,8 @@ from stagehook.delivery.signing import generate_secret
 from stagehook.errors import InvalidWorkflow, NotFound
 from stagehook.store.context import Store, new_hash
 from stagehook.store.projects_read import load_workflow
-from stagehook.store.tables import webhooks
+from stagehook.store.queue import ensure_endpoint
+from stagehook.store.tables import deliveries, endpoints, webhooks
 from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
 
@@ -53,11 +54,21 @@ def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, u
     """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
     url = validate_webhook_url(url)
     existing = current(conn, project_hash, stage_uuid)
+    ensure_endpoint(conn, url)
     if existing is not None:
         conn.execute(
             update(webhooks)
             .where(webhooks.c.webhook_id == existing.webhook_id)
             .values(url=url, enabled=True, disabled_reason=None, failing_since=None)
+        )
+        # Undelivered events follow the webhook to its new address.
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.webhook_id == existing.webhook_id,
+                deliveries.c.status.in_(("pending", "retrying")),
+            )
+            .values(url=url)
         )
         webhook_id = existing.webhook_id
     else:
@@ -143,10 +154,27 @@ def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool)
 
 
 def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any]]:
+    """Each live webhook with its receiver's health (circuit, last success/failure)."""
     with store.db.read() as conn:
         rows = conn.execute(
-            select(webhooks).where(
-                webhooks.c.project_hash == project_hash, webhooks.c.deleted_at.is_(None)
+            select(
+                webhooks,
+                endpoints.c.consecutive_failures,
+                endpoints.c.circuit_open,
+                endpoints.c.last_success_at,
+                endpoints.c.last_failure_at,
             )
+            .outerjoin(endpoints, endpoints.c.url == webhooks.c.url)
+            .where(webhooks.c.project_hash == project_hash, webhooks.c.deleted_at.is_(None))
         ).all()
-    return [public(r, with_secret=False) for r in rows]
+    result = []
+    for r in rows:
+        data = public(r, with_secret=False)
+        data.update(
+            consecutive_failures=r.consecutive_failures or 0,
+            circuit_open=bool(r.circuit_open),
+            last_success_at=r.last_success_at,
+            last_failure_at=r.last_failure_at,
+        )
+        result.append(data)
+    return result

@@ -1,0 +1,268 @@
+"""The dispatcher: claim due deliveries, send them concurrently, record the results.
+
+Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. Claims and writes
+are batched (one transaction for many rows); sends run concurrently under a global cap
+and a per-URL cap, so one slow receiver cannot starve the others. A commit that creates
+work wakes the loop at once; idle, it sleeps until the next due time or the slow poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from stagehook.delivery import metrics, presence
+from stagehook.delivery.outcome import AttemptResult, decide
+from stagehook.delivery.retention import purge
+from stagehook.delivery.sender import Sender
+from stagehook.store import queue
+from stagehook.store.context import Store
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+PURGE_SECONDS = 3600.0
+
+
+class Dispatcher:
+    def __init__(self, store: Store, worker_id: str | None = None) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self.rng = random.Random()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._per_url: Counter[str] = Counter()
+        self._results: list[queue.Recorded] = []
+        self._results_ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.sender: Sender | None = None
+
+    # waking ---------------------------------------------------------------
+    def wake(self) -> None:
+        """Thread-safe: called from committing threads and the LISTEN task."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    # main loop ------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until ``stop()``; then finish or release in-flight work and return."""
+        self._loop = asyncio.get_running_loop()
+        self.sender = Sender(self.settings)
+        self.store.db.add_wake_listener(self.wake)
+        await asyncio.to_thread(presence.register, self.store, self.worker_id)
+        helpers = [
+            asyncio.create_task(self._writer(), name="stagehook-writer"),
+            asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping"),
+        ]
+        if not self.store.db.is_sqlite:
+            helpers.append(asyncio.create_task(presence.listen(self.store, self.wake, self._stop)))
+        try:
+            await self._claim_loop()
+        finally:
+            await self._shutdown(helpers)
+
+    async def _claim_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            requested, got = await self._fill()
+            if requested and got == requested:
+                continue  # a full batch: there is probably more due right now
+            timeout = await self._idle_timeout(got)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def _fill(self) -> tuple[int, int]:
+        free = self.settings.max_in_flight - len(self._inflight)
+        if free <= 0:
+            return 0, 0
+        batch = min(free, self.settings.claim_batch)
+        cap = self.settings.max_in_flight_per_url
+        saturated = [url for url, n in self._per_url.items() if n >= cap]
+        claimed = await asyncio.to_thread(self._claim, batch, saturated)
+        disabled = [c.id for c in claimed if not c.enabled]
+        if disabled:
+            await asyncio.to_thread(self._fail_disabled, disabled)
+        for item in claimed:
+            if item.enabled:
+                self._per_url[item.url] += 1
+                task = asyncio.create_task(self._deliver(item))
+                self._inflight[item.id] = task
+        return batch, len(claimed)
+
+    def _claim(self, batch: int, saturated: list[str]) -> list[queue.Claimed]:
+        with self.store.db.write() as conn:
+            return queue.claim(
+                conn,
+                self.worker_id,
+                now=self.store.clock.now(),
+                lease_seconds=self.settings.lease_seconds,
+                limit=batch,
+                per_url=self.settings.max_in_flight_per_url,
+                saturated=saturated,
+                probe_interval=self.settings.circuit_probe_interval,
+            )
+
+    def _fail_disabled(self, ids: list[int]) -> None:
+        with self.store.db.write() as conn:
+            queue.fail_disabled(conn, self.worker_id, ids, self.store.clock.now())
+
+    async def _idle_timeout(self, claimed: int) -> float:
+        def due() -> float | None:
+            with self.store.db.read() as conn:
+                return queue.next_due(conn, self.store.clock.now())
+
+        soonest = await asyncio.to_thread(due)
+        if soonest is None:
+            return self.settings.poll_interval
+        wait = soonest - self.store.clock.now()
+        # Due work we could not take (per-URL cap, a race) waits for a completion.
+        floor = 0.05 if claimed == 0 else 0.0
+        return min(max(wait, floor), self.settings.poll_interval)
+
+    # one delivery ---------------------------------------------------------
+    async def _deliver(self, item: queue.Claimed) -> None:
+        assert self.sender is not None
+        try:
+            started_at = self.store.clock.now()
+            headers = self.sender.headers(item.secrets, item.event_uid, item.body)
+            result = await self.sender.send(item.url, headers, item.body)
+            self._record(item, result, headers, started_at)
+        finally:
+            self._inflight.pop(item.id, None)
+            self._per_url[item.url] -= 1
+            if self._per_url[item.url] <= 0:
+                del self._per_url[item.url]
+            if len(self._inflight) <= self.settings.max_in_flight // 2:
+                self._wake.set()
+
+    def _record(
+        self,
+        item: queue.Claimed,
+        result: AttemptResult,
+        headers: dict[str, str],
+        started_at: float,
+    ) -> None:
+        now = self.store.clock.now()
+        decision = decide(
+            result,
+            attempts_made=item.attempts + 1,
+            retry_base=item.retry_base,
+            schedule=list(self.settings.retry_schedule),
+            jitter=self.settings.retry_jitter,
+            now=now,
+            rng=self.rng,
+        )
+        metrics.DELIVERIES.labels(decision.status).inc()
+        metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
+        if result.success:
+            metrics.LAG_SECONDS.observe(max(0.0, now - item.created_at))
+        self._results.append(
+            queue.Recorded(
+                delivery_id=item.id,
+                webhook_id=item.webhook_id,
+                url=item.url,
+                attempt_no=item.attempts + 1,
+                started_at=started_at,
+                duration_ms=result.duration_ms,
+                status_code=result.status_code,
+                error_class=result.error_class,
+                error=result.error,
+                response_excerpt=result.response_excerpt,
+                request_headers=headers,
+                success=result.success,
+                status=decision.status,
+                next_attempt_at=decision.next_attempt_at,
+                disable_reason=decision.disable_reason,
+            )
+        )
+        self._results_ready.set()
+
+    # background helpers ---------------------------------------------------
+    async def _writer(self) -> None:
+        """Write finished attempts in batches: one transaction for many results."""
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._results = self._results, []
+        if not batch:
+            return
+        settings = self.settings
+        try:
+            await asyncio.to_thread(self._write, batch, settings.circuit_failure_threshold)
+        except Exception:
+            # The leases still hold; after they expire the rows go out again.
+            log.exception("could not record %d delivery results", len(batch))
+
+    def _write(self, batch: list[queue.Recorded], threshold: int) -> None:
+        with self.store.db.write() as conn:
+            queue.record(
+                conn,
+                self.worker_id,
+                batch,
+                now=self.store.clock.now(),
+                failure_threshold=threshold,
+                probe_interval=self.settings.circuit_probe_interval,
+                disable_after=self.settings.disable_after_failing_seconds,
+            )
+            if any(r.status == "retrying" for r in batch):
+                self.store.db.notify(conn)
+
+    async def _housekeeping(self) -> None:
+        since_purge = PURGE_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(
+                    presence.heartbeat, self.store, self.worker_id, 3 * HEARTBEAT_SECONDS
+                )
+                if since_purge >= PURGE_SECONDS:
+                    since_purge = 0.0
+                    await asyncio.to_thread(purge, self.store)
+            except Exception:
+                log.exception("housekeeping failed; trying again shortly")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            since_purge += HEARTBEAT_SECONDS
+
+    async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
+        self.store.db.remove_wake_listener(self.wake)
+        pending = list(self._inflight.values())
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_seconds)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._flush()
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        try:
+            await asyncio.to_thread(presence.deregister, self.store, self.worker_id)
+        except Exception:
+            log.exception("could not release leases on shutdown; they expire by themselves")
+        if self.sender is not None:
+            await self.sender.close()
+
+
+@contextlib.asynccontextmanager
+async def embedded(store: Store) -> AsyncIterator[None]:
+    """Run a dispatcher beside the API for the app's lifetime (``stagehook serve``)."""
+    dispatcher = Dispatcher(store)
+    task = asyncio.create_task(dispatcher.run(), name="stagehook-dispatcher")
+    try:
+        yield
+    finally:
+        dispatcher.stop()
+        await task

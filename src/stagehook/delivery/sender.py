@@ -1,0 +1,156 @@
+"""One HTTP attempt: POST the stored bytes, signed, through the SSRF guard.
+
+Redirects are never followed (a 3xx is a failure), at most 64 KiB of the answer is read
+and 4 KiB kept, and every failure becomes an ``AttemptResult`` instead of an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+from yarl import URL
+
+from stagehook import __version__
+from stagehook.config import Settings
+from stagehook.delivery.guard import (
+    GuardedResolver,
+    TargetGuard,
+    TargetRefused,
+    make_connector,
+    parse_ip_host,
+    vet_url_target,
+)
+from stagehook.delivery.outcome import AttemptResult
+from stagehook.delivery.retry import parse_retry_after
+from stagehook.delivery.signing import build_headers
+
+READ_LIMIT = 64 * 1024
+KEEP_LIMIT = 4 * 1024
+USER_AGENT = f"stagehook/{__version__}"
+
+
+def _refusal(exc: BaseException) -> TargetRefused | None:
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, TargetRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class Sender:
+    """Owns one aiohttp session; create inside a running event loop, close when done."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.guard = TargetGuard(settings.allowed_target_networks)
+        self.timeout = aiohttp.ClientTimeout(
+            total=settings.request_timeout, sock_connect=settings.connect_timeout
+        )
+        if settings.egress_proxy:
+            # The proxy is ours and may sit on a private address; targets are vetted
+            # before each request instead (see ``_vet_through_proxy``).
+            connector = aiohttp.TCPConnector(limit=settings.max_in_flight)
+        else:
+            connector = make_connector(
+                self.guard,
+                source_address=settings.egress_source_address,
+                limit=settings.max_in_flight,
+                limit_per_host=settings.max_in_flight_per_url,
+            )
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=self.timeout, auto_decompress=False
+        )
+        self._resolver = GuardedResolver(self.guard)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self._resolver.close()
+
+    def headers(
+        self, secrets: tuple[str, ...] | list[str], msg_id: str, body: bytes
+    ) -> dict[str, str]:
+        return build_headers(secrets, msg_id, datetime.now(UTC), body, USER_AGENT)
+
+    async def _vet_through_proxy(self, url: str) -> None:
+        parsed = URL(url)
+        vet_url_target(parsed, self.guard)
+        if parsed.host and parse_ip_host(parsed.host) is None:
+            await self._resolver.resolve(parsed.host, parsed.port or 0)
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
+        started = time.perf_counter()
+
+        def took() -> float:
+            return (time.perf_counter() - started) * 1000
+
+        try:
+            vet_url_target(url, self.guard)
+            if self.settings.egress_proxy:
+                await self._vet_through_proxy(url)
+            async with self.session.post(
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self.settings.egress_proxy,
+            ) as response:
+                excerpt = await self._excerpt(response)
+                retry_after = parse_retry_after(
+                    response.headers.get("retry-after"), datetime.now(UTC)
+                )
+                ok = 200 <= response.status < 300
+                error = None if ok else f"receiver answered HTTP {response.status}"
+                if 300 <= response.status < 400:
+                    location = response.headers.get("location", "")
+                    error = f"redirects are not followed (HTTP {response.status} to {location})"
+                return AttemptResult(
+                    status_code=response.status,
+                    duration_ms=took(),
+                    error_class=None if ok else "http_status",
+                    error=error,
+                    response_excerpt=excerpt,
+                    retry_after=retry_after,
+                )
+        except Exception as exc:  # every failure is a recorded attempt, never a crash
+            refused = _refusal(exc)
+            if refused is not None:
+                return AttemptResult(None, took(), "ssrf_refused", str(refused))
+            return AttemptResult(None, took(), _error_class(exc), _message(exc))
+
+    async def _excerpt(self, response: aiohttp.ClientResponse) -> str:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.content.iter_chunked(16 * 1024):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= READ_LIMIT:
+                    break
+        except (TimeoutError, aiohttp.ClientError):
+            pass
+        return b"".join(chunks)[:KEEP_LIMIT].decode("utf-8", errors="replace")
+
+
+def _error_class(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "connection_reset"
+    if isinstance(exc, aiohttp.ClientError):
+        return "http_protocol"
+    return type(exc).__name__
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:1000]

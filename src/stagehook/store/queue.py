@@ -1,0 +1,401 @@
+"""The delivery queue over the outbox: claim with a lease, record results, release.
+
+This is our core, so it is hand-written SQL: the claim is procrastinate's shape
+(``UPDATE ... WHERE id IN (SELECT ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED)
+RETURNING``) on PostgreSQL; SQLite has a single writer, so the same statement without the
+row locks is already exclusive. A row whose lease is live belongs to one worker only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from stagehook.store.tables import deliveries, delivery_attempts, endpoints, events, webhooks
+
+DUE = ("pending", "retrying")
+
+_CLAIM = """
+UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
+WHERE id IN (
+  SELECT id FROM deliveries
+  WHERE id IN (
+    SELECT id FROM (
+      SELECT c.id, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
+      FROM (
+        SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
+        LEFT JOIN endpoints e ON e.url = d.url
+        WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
+          AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
+          AND (e.url IS NULL OR NOT e.circuit_open OR e.probe_after <= :now)
+          {not_saturated}
+        ORDER BY d.next_attempt_at LIMIT :scan
+      ) c
+    ) ranked WHERE rn <= :per_url
+  )
+  AND status IN ('pending', 'retrying')
+  AND (lease_expires_at IS NULL OR lease_expires_at < :now)
+  ORDER BY next_attempt_at LIMIT :n
+  {lock}
+)
+RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Everything needed to send one delivery; the body is the stored event bytes."""
+
+    id: int
+    event_uid: str
+    event_type: str
+    webhook_id: str
+    url: str
+    body: bytes
+    secrets: tuple[str, ...]
+    attempts: int
+    retry_base: int
+    created_at: float
+    enabled: bool
+    probe: bool
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One finished attempt and what it decided, ready to be written."""
+
+    delivery_id: int
+    webhook_id: str
+    url: str
+    attempt_no: int
+    started_at: float
+    duration_ms: float
+    status_code: int | None
+    error_class: str | None
+    error: str | None
+    response_excerpt: str | None
+    request_headers: dict[str, str]
+    success: bool
+    #: retrying | failed (ignored on success)
+    status: str
+    next_attempt_at: float
+    disable_reason: str | None
+
+
+def claim(
+    conn: Connection,
+    worker: str,
+    *,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    per_url: int,
+    saturated: Sequence[str] = (),
+    probe_interval: float = 30.0,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due deliveries, at most ``per_url`` per URL.
+
+    URLs whose circuit is open yield one probe at a time: the first claimed row for such
+    a URL is the probe and the rest are released again.
+    """
+    is_pg = conn.dialect.name == "postgresql"
+    sql = _CLAIM.format(
+        lock="FOR UPDATE SKIP LOCKED" if is_pg else "",
+        not_saturated="AND d.url NOT IN :saturated" if saturated else "",
+    )
+    statement = text(sql)
+    params: dict[str, object] = {
+        "worker": worker,
+        "lease_until": now + lease_seconds,
+        "now": now,
+        "scan": limit * 4,
+        "per_url": per_url,
+        "n": limit,
+    }
+    if saturated:
+        statement = statement.bindparams(bindparam("saturated", expanding=True))
+        params["saturated"] = list(saturated)
+    ids = [row.id for row in conn.execute(statement, params)]
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.event_uid,
+            deliveries.c.event_type,
+            deliveries.c.webhook_id,
+            deliveries.c.url,
+            deliveries.c.attempts,
+            deliveries.c.retry_base,
+            events.c.body,
+            events.c.created_at,
+            webhooks.c.secret,
+            webhooks.c.previous_secret,
+            webhooks.c.previous_secret_expires_at,
+            webhooks.c.enabled,
+            endpoints.c.circuit_open,
+        )
+        .join(events, events.c.uid == deliveries.c.event_uid)
+        .join(webhooks, webhooks.c.webhook_id == deliveries.c.webhook_id)
+        .outerjoin(endpoints, endpoints.c.url == deliveries.c.url)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+    ).all()
+    claimed: list[Claimed] = []
+    probing: set[str] = set()
+    released: list[int] = []
+    for r in rows:
+        probe = bool(r.circuit_open)
+        if probe:
+            if r.url in probing:
+                released.append(r.id)
+                continue
+            probing.add(r.url)
+        secrets = [r.secret]
+        if r.previous_secret and (r.previous_secret_expires_at or 0) > now:
+            secrets.append(r.previous_secret)
+        claimed.append(
+            Claimed(
+                id=r.id,
+                event_uid=r.event_uid,
+                event_type=r.event_type,
+                webhook_id=r.webhook_id,
+                url=r.url,
+                body=bytes(r.body),
+                secrets=tuple(secrets),
+                attempts=r.attempts,
+                retry_base=r.retry_base,
+                created_at=r.created_at,
+                enabled=bool(r.enabled),
+                probe=probe,
+            )
+        )
+    if released:
+        release(conn, worker, released)
+    if probing:
+        conn.execute(
+            update(endpoints)
+            .where(endpoints.c.url.in_(probing))
+            .values(probe_after=now + probe_interval)
+        )
+    return claimed
+
+
+def release(conn: Connection, worker: str, ids: Sequence[int]) -> None:
+    """Give leased rows back untouched, so any worker may take them at once."""
+    if ids:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
+def fail_disabled(conn: Connection, worker: str, ids: Sequence[int], now: float) -> None:
+    """Deliveries of a disabled webhook stop here, failed and replayable."""
+    if ids:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
+            .values(
+                status="failed",
+                lease_owner=None,
+                lease_expires_at=None,
+                completed_at=now,
+                last_error="webhook is disabled",
+            )
+        )
+
+
+def ensure_endpoint(conn: Connection, url: str) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(endpoints)
+        .values(url=url, consecutive_failures=0, circuit_open=False)
+        .on_conflict_do_nothing(index_elements=["url"])
+    )
+
+
+def record(
+    conn: Connection,
+    worker: str,
+    results: Sequence[Recorded],
+    *,
+    now: float,
+    failure_threshold: int,
+    probe_interval: float,
+    disable_after: float,
+) -> None:
+    """Write a batch of attempts, their deliveries, endpoint health and webhook state."""
+    if not results:
+        return
+    conn.execute(
+        delivery_attempts.insert(),
+        [
+            {
+                "delivery_id": r.delivery_id,
+                "attempt_no": r.attempt_no,
+                "started_at": r.started_at,
+                "duration_ms": r.duration_ms,
+                "status_code": r.status_code,
+                "error_class": r.error_class,
+                "error": r.error,
+                "response_excerpt": r.response_excerpt,
+                "request_headers": r.request_headers,
+                "worker": worker,
+            }
+            for r in results
+        ],
+    )
+    successes = [r for r in results if r.success]
+    failures = [r for r in results if not r.success]
+    if successes:
+        # A 2xx is a fact even if our lease lapsed meanwhile: mark it delivered.
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status != "delivered")
+            .values(
+                status="delivered",
+                attempts=bindparam("b_attempts"),
+                completed_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_status_code=bindparam("b_code"),
+                last_error=None,
+            ),
+            [
+                {"b_id": r.delivery_id, "b_attempts": r.attempt_no, "b_code": r.status_code}
+                for r in successes
+            ],
+        )
+    if failures:
+        # A failure only counts while we still hold the lease; otherwise another worker
+        # owns the row now and its outcome wins.
+        conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id == bindparam("b_id"),
+                deliveries.c.lease_owner == worker,
+                deliveries.c.status.in_(DUE),
+            )
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next"),
+                completed_at=bindparam("b_completed"),
+                lease_owner=None,
+                lease_expires_at=None,
+                last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"),
+            ),
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.status,
+                    "b_attempts": r.attempt_no,
+                    "b_next": r.next_attempt_at,
+                    "b_completed": now if r.status == "failed" else None,
+                    "b_code": r.status_code,
+                    "b_error": (r.error or "")[:1000] or None,
+                }
+                for r in failures
+            ],
+        )
+    _record_health(conn, results, now, failure_threshold, probe_interval, disable_after)
+
+
+def _record_health(
+    conn: Connection,
+    results: Sequence[Recorded],
+    now: float,
+    failure_threshold: int,
+    probe_interval: float,
+    disable_after: float,
+) -> None:
+    for url in dict.fromkeys(r.url for r in results):
+        ensure_endpoint(conn, url)
+    for r in results:
+        if r.success:
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.url == r.url)
+                .values(
+                    consecutive_failures=0,
+                    circuit_open=False,
+                    probe_after=None,
+                    last_success_at=now,
+                )
+            )
+            conn.execute(
+                update(webhooks)
+                .where(webhooks.c.webhook_id == r.webhook_id)
+                .values(failing_since=None)
+            )
+            continue
+        conn.execute(
+            update(endpoints)
+            .where(endpoints.c.url == r.url)
+            .values(
+                consecutive_failures=endpoints.c.consecutive_failures + 1,
+                last_failure_at=now,
+            )
+        )
+        conn.execute(
+            update(endpoints)
+            .where(
+                endpoints.c.url == r.url,
+                endpoints.c.consecutive_failures >= failure_threshold,
+            )
+            .values(circuit_open=True, probe_after=now + probe_interval)
+        )
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.webhook_id == r.webhook_id, webhooks.c.failing_since.is_(None))
+            .values(failing_since=now)
+        )
+        reason = r.disable_reason
+        if reason is None:
+            since = conn.execute(
+                select(webhooks.c.failing_since).where(webhooks.c.webhook_id == r.webhook_id)
+            ).scalar()
+            if since is not None and now - since >= disable_after:
+                reason = f"failing continuously since {since:.0f} (epoch seconds)"
+        if reason is not None:
+            conn.execute(
+                update(webhooks)
+                .where(webhooks.c.webhook_id == r.webhook_id, webhooks.c.enabled.is_(True))
+                .values(enabled=False, disabled_reason=reason)
+            )
+
+
+def next_due(conn: Connection, now: float) -> float | None:
+    """When a waiting delivery next becomes claimable (None when nothing waits).
+
+    Leased rows count from their lease's end and rows behind an open circuit from the
+    next probe, so a dispatcher never spins on work it cannot take.
+    """
+    soonest = (
+        select(
+            deliveries.c.next_attempt_at,
+            deliveries.c.lease_expires_at,
+            endpoints.c.circuit_open,
+            endpoints.c.probe_after,
+        )
+        .outerjoin(endpoints, endpoints.c.url == deliveries.c.url)
+        .where(deliveries.c.status.in_(DUE))
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(500)
+    )
+    best: float | None = None
+    for row in conn.execute(soonest):
+        at = float(row.next_attempt_at)
+        if row.lease_expires_at is not None and row.lease_expires_at >= now:
+            at = max(at, float(row.lease_expires_at))
+        if row.circuit_open and row.probe_after is not None:
+            at = max(at, float(row.probe_after))
+        best = at if best is None else min(best, at)
+    return best

@@ -1,0 +1,209 @@
+"""Delivery over real HTTP to a real receiver on 127.0.0.1, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from stagehook.store.context import Store
+from stagehook.store.tables import events
+from tests.integration.delivery_helpers import (
+    deliveries,
+    project_with_hook,
+    submit,
+    wait_status,
+    wait_until,
+)
+from tests.support.api import Api
+from tests.support.receiver import Receiver, Response
+from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW
+
+
+def test_submit_reaches_receiver_signed_with_stored_bytes(api: Api, store: Store) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, secret = project_with_hook(
+            api, receiver.url("/submitted"), 2, complete_url=receiver.url("/completed")
+        )
+        uid = submit(api, project_hash, tasks)
+        got = receiver.wait_for(1, "/submitted")[0]
+        with store.db.read() as conn:
+            stored = conn.execute(select(events.c.body).where(events.c.uid == uid)).scalar_one()
+        assert got.body == bytes(stored)
+        assert got.headers["webhook-id"] == uid
+        assert got.headers["content-type"] == "application/json"
+        assert got.headers["user-agent"].startswith("stagehook/")
+        Webhook(secret).verify(got.body, dict(got.headers))
+        event = json.loads(got.body)
+        assert event["event_type"] == "task_submitted_event"
+        assert event["payload"]["data_hashes"] == [t["data_hash"] for t in tasks]
+
+        api.act(project_hash, REVIEW, [{"task_uuid": tasks[0]["task_uuid"], "action": "APPROVE"}])
+        completed = json.loads(receiver.wait_for(1, "/completed")[0].body)
+        assert completed["payload"]["label_hash"] == tasks[0]["label_hash"]
+        row = wait_status(api, project_hash, "delivered")
+        assert row["attempts_log"][0]["status_code"] == 200
+
+
+def test_500_then_success_is_retried_with_same_uid_and_body(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(500), Response(500)])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        uid = submit(api, project_hash, tasks)
+        got = receiver.wait_for(3, "/h")
+        assert {r.webhook_id for r in got} == {uid}
+        assert len({r.body for r in got}) == 1
+        row = wait_status(api, project_hash, "delivered")
+        assert [a["status_code"] for a in row["attempts_log"]] == [500, 500, 200]
+        assert row["attempts"] == 3
+
+
+def test_schedule_exhausted_is_failed_then_retry_now_delivers(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(503)] * 3)
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["attempts"] == 3
+        assert "503" in failed["last_error"]
+        api.request("POST", f"/projects/{project_hash}/deliveries/{failed['id']}/retry")
+        delivered = wait_status(api, project_hash, "delivered")
+        assert delivered["attempts"] == 4
+        assert len(receiver.requests("/h")) == 4
+
+
+def test_410_gone_disables_the_webhook(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(410)])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["attempts"] == 1
+        hooks = api.request("GET", f"/projects/{project_hash}/webhooks")["webhooks"]
+        assert hooks[0]["enabled"] is False
+        assert "410" in hooks[0]["disabled_reason"]
+        api.request("POST", f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/webhook/enable")
+        assert api.request("GET", f"/projects/{project_hash}/webhooks")["webhooks"][0]["enabled"]
+
+
+def test_retry_after_is_honoured_within_bounds(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response.retry_after(429, "1")])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        first, second = receiver.wait_for(2, "/h")
+        gap = second.at - first.at
+        # schedule step 0.2 s; Retry-After 1 s is clamped to 2x = 0.4 s
+        assert 0.35 <= gap < 1.0
+
+
+def test_redirect_is_not_followed(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response.redirect(receiver.url("/elsewhere"))] * 3)
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["attempts_log"][0]["status_code"] == 301
+        assert "redirect" in failed["attempts_log"][0]["error"]
+        assert receiver.requests("/elsewhere") == []
+
+
+@pytest.mark.settings(request_timeout=1.0)
+def test_timeout_reset_and_huge_body(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/slow", [Response.slow(5)])
+        receiver.script("/reset", [Response.connection_reset()])
+        receiver.script("/huge", [Response.huge()])
+        results = {}
+        for path in ("/slow", "/reset", "/huge"):
+            project_hash, tasks, _ = project_with_hook(api, receiver.url(path))
+            submit(api, project_hash, tasks)
+            results[path] = wait_status(api, project_hash, "delivered")
+        assert results["/slow"]["attempts_log"][0]["error_class"] == "timeout"
+        assert results["/reset"]["attempts_log"][0]["error_class"] == "connection_reset"
+        huge = results["/huge"]["attempts_log"][0]
+        assert huge["status_code"] == 200
+        assert 0 < len(huge["response_excerpt"]) <= 4096
+
+
+@pytest.mark.settings(circuit_failure_threshold=100)
+def test_recover_failed_since(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(500)] * 6)
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 2)
+        for task in tasks:
+            submit(api, project_hash, [task])
+        wait_until(
+            lambda: [d["status"] for d in deliveries(api, project_hash)] == ["failed", "failed"],
+            what="both deliveries failed",
+        )
+        recovered = api.request(
+            "POST",
+            f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/webhook/recover",
+            json={"since": "2000-01-01T00:00:00Z"},
+        )
+        assert recovered == {"requeued": 2}
+        wait_until(
+            lambda: (
+                [d["status"] for d in deliveries(api, project_hash)] == ["delivered", "delivered"]
+            ),
+            what="both delivered",
+        )
+
+
+def test_send_test_event_answers_synchronously(api: Api) -> None:
+    with Receiver() as receiver:
+        project_hash, _, secret = project_with_hook(
+            api, receiver.url("/h"), complete_url=receiver.url("/c")
+        )
+        result = api.request(
+            "POST", f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/webhook/test"
+        )
+        assert result["success"] is True and result["status_code"] == 200
+        got = receiver.requests("/h")[0]
+        Webhook(secret).verify(got.body, dict(got.headers))
+        assert json.loads(got.body)["event_type"] == "task_submitted_event"
+        done = api.request(
+            "POST", f"/projects/{project_hash}/workflow/stages/{COMPLETE}/webhook/test"
+        )
+        assert done["event_type"] == "task_completed_event"
+        assert deliveries(api, project_hash) == []
+
+
+def test_secret_rotation_sends_both_signatures(api: Api) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, old_secret = project_with_hook(api, receiver.url("/h"), 2)
+        rotated = api.request(
+            "POST", f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/webhook/rotate-secret"
+        )
+        new_secret = rotated["signing_secret"]
+        assert new_secret != old_secret
+        submit(api, project_hash, tasks[:1])
+        got = receiver.wait_for(1, "/h")[0]
+        assert len(got.headers["webhook-signature"].split(" ")) == 2
+        Webhook(old_secret).verify(got.body, dict(got.headers))
+        Webhook(new_secret).verify(got.body, dict(got.headers))
+
+
+@pytest.mark.settings(retry_schedule=[0] + [0.05] * 7, circuit_probe_interval=60)
+def test_circuit_opens_after_five_failures_and_is_visible(api: Api) -> None:
+    with Receiver(default=Response(500)) as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 3)
+        for task in tasks:
+            submit(api, project_hash, [task])
+
+        def opened() -> bool:
+            hooks = api.request("GET", f"/projects/{project_hash}/webhooks")["webhooks"]
+            return bool(hooks[0]["circuit_open"])
+
+        wait_until(opened, what="the circuit to open")
+        count = len(receiver.requests("/h"))
+        assert count >= 5
+        metrics = api.raw("GET", "/../../metrics").text
+        assert "stagehook_open_circuits 1.0" in metrics
+        # paused: no attempts while the circuit is open and no probe is due
+        time.sleep(0.5)
+        assert len(receiver.requests("/h")) == count
