@@ -1,0 +1,39 @@
+"""The SSRF guard and egress settings, end to end through the dispatcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
+from tests.support.api import Api
+from tests.support.receiver import Receiver
+
+
+@pytest.mark.settings(allowed_target_networks=[])
+def test_loopback_target_is_refused_and_nothing_arrives(api: Api) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        attempt = failed["attempts_log"][0]
+        assert attempt["error_class"] == "ssrf_refused"
+        assert "loopback" in attempt["error"]
+        assert attempt["status_code"] is None
+        assert receiver.requests() == []
+
+
+@pytest.mark.settings(egress_source_address="127.0.0.2")
+def test_deliveries_leave_from_the_egress_source_address(api: Api) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        got = receiver.wait_for(1, "/h")[0]
+        assert got.peer == "127.0.0.2"
+        wait_status(api, project_hash, "delivered")
+
+
+@pytest.mark.settings(deployment="emea", egress_cidrs=["127.0.0.2/32", "2001:db8::/64"])
+def test_meta_publishes_the_egress_addresses(api: Api) -> None:
+    meta = api.raw("GET", "/meta", headers={"authorization": ""}).json()
+    assert meta["deployment"] == "emea"
+    assert meta["egress_cidrs"] == ["127.0.0.2/32", "2001:db8::/64"]
