@@ -14,6 +14,7 @@ from stagehook.api import errors
 from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
 from stagehook.delivery.metrics import QueueCollector
 from stagehook.store.context import Store
+from stagehook.web import install as install_web
 
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
 
@@ -54,5 +55,6 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         body = generate_latest(REGISTRY) + generate_latest(registry)
         return PlainTextResponse(body.decode(), media_type=CONTENT_TYPE_LATEST)
 
+    install_web(app, store.settings)
     app.add_middleware(errors.BodyLimit)
     return app

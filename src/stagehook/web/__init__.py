@@ -1,0 +1,52 @@
+"""The server-rendered web UI, mounted on the API's FastAPI app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from stagehook.config import Settings
+from stagehook.web import auth, deliveries, editor, projects, tasks
+
+SECRET_FILE = "session-secret"
+SESSION_COOKIE = "stagehook_session"
+SESSION_MAX_AGE = 7 * 24 * 3600
+
+
+def session_secret(settings: Settings) -> str:
+    """``STAGEHOOK_SESSION_SECRET``, or one generated once and kept in the data dir.
+
+    Several processes behind one load balancer must share a secret, so they set it.
+    """
+    if settings.session_secret:
+        return settings.session_secret
+    path = Path(settings.data_dir) / SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+    )
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for module in (auth, projects, editor, tasks, deliveries):
+        app.include_router(module.router)

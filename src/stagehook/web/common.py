@@ -1,0 +1,215 @@
+"""What every UI route shares: sessions, CSRF, rendering and error pages.
+
+The UI is a thin skin over the store, like the REST API: routes call the same service
+functions and show a ``StagehookError``'s message to the person who caused it. Pages
+render HTML; the few endpoints the editor calls with ``fetch`` answer JSON in the API's
+error shape, chosen by the ``Accept`` header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+
+from stagehook import __version__
+from stagehook.api.deps import get_store
+from stagehook.api.errors import problem
+from stagehook.errors import Forbidden, InvalidInput, NotFound, StagehookError, Unauthorized
+from stagehook.store.context import Store
+from stagehook.store.projects import require_access
+from stagehook.store.users import MANAGER_ROLES, Principal, Role, get_user
+
+M = TypeVar("M", bound=BaseModel)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+class SignInRequired(Unauthorized):
+    """No (valid) session: pages redirect to the sign-in page, fetch() gets a 401."""
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def describe_validation(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts) or "invalid input"
+
+
+def validated(model: type[M], data: Any) -> M:
+    """Build a pydantic model, turning its errors into the domain's InvalidInput."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation(exc.errors())) from exc
+
+
+def _error_response(request: Request, exc: StagehookError) -> Response:
+    if isinstance(exc, SignInRequired):
+        if wants_json(request):
+            return problem(401, exc.code, exc.message)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    if wants_json(request):
+        return problem(exc.status, exc.code, exc.message)
+    return render(request, "error.html", status=exc.status, error=exc)
+
+
+class WebRoute(APIRoute):
+    """Turns domain errors into an error page (or JSON) and adds security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except StagehookError as exc:
+                response = _error_response(request, exc)
+            except RequestValidationError as exc:
+                invalid = InvalidInput(describe_validation(exc.errors()))
+                response = _error_response(request, invalid)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route
+
+
+def web_router() -> APIRouter:
+    """Every UI router: error pages, security headers, CSRF on unsafe methods."""
+    return APIRouter(
+        route_class=WebRoute, dependencies=[Depends(check_csrf)], include_in_schema=False
+    )
+
+
+# ------------------------------------------------------------------ session and CSRF
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def check_csrf(request: Request) -> None:
+    """Every unsafe request carries the session's token, as a form field or a header."""
+    if request.method in SAFE_METHODS:
+        return
+    expected = request.session.get("csrf")
+    sent = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf")
+        sent = value if isinstance(value, str) else None
+    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+        raise Forbidden(
+            "this form has expired or did not come from a stagehook page; "
+            "reload the page and try again"
+        )
+
+
+def sign_in(request: Request, principal: Principal) -> None:
+    request.session.clear()
+    request.session["user_id"] = principal.user_id
+    request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def signed_in(request: Request, store: Annotated[Store, Depends(get_store)]) -> Principal:
+    user_id = request.session.get("user_id")
+    if not isinstance(user_id, str):
+        raise SignInRequired("sign in first")
+    try:
+        with store.db.read() as conn:
+            principal = get_user(conn, user_id)
+    except NotFound as exc:
+        request.session.clear()
+        raise SignInRequired("your account no longer exists") from exc
+    request.state.user = principal
+    return principal
+
+
+def signed_in_admin(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("only an admin can do this")
+    return principal
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+WebUser = Annotated[Principal, Depends(signed_in)]
+WebAdmin = Annotated[Principal, Depends(signed_in_admin)]
+
+
+def project_role(store: Store, principal: Principal, project_hash: str) -> Role:
+    with store.db.read() as conn:
+        return require_access(conn, principal, project_hash)
+
+
+def require_manager(store: Store, principal: Principal, project_hash: str) -> Role:
+    role = project_role(store, principal, project_hash)
+    if role not in MANAGER_ROLES:
+        raise Forbidden(f"a {role.value} cannot change this project's workflow or webhooks")
+    return role
+
+
+# ------------------------------------------------------------------ rendering
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    messages = list(request.session.get("flash", []))
+    messages.append([kind, text])
+    request.session["flash"] = messages[-5:]
+
+
+def back(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def render(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    context.update(
+        user=getattr(request.state, "user", None),
+        csrf=csrf_token(request),
+        flashes=request.session.pop("flash", []),
+        version=__version__,
+    )
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+
+
+def _when(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short(value: str | None) -> str:
+    return (value or "")[:8]
+
+
+TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["short"] = _short

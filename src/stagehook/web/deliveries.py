@@ -1,0 +1,197 @@
+"""The delivery log: filter, inspect attempts, retry, recover, and webhook health."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Form, Query, Request, Response
+
+from stagehook.delivery.testsend import send_test_event
+from stagehook.errors import InvalidInput, StagehookError
+from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
+from stagehook.store import deliveries, projects
+from stagehook.store import webhooks as hooks
+from stagehook.store.deliveries import STATUSES
+from stagehook.store.users import MANAGER_ROLES
+from stagehook.web.common import (
+    StoreDep,
+    WebUser,
+    back,
+    flash,
+    project_role,
+    render,
+    require_manager,
+    web_router,
+)
+from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
+
+router = web_router()
+
+PAGE = 50
+EVENT_TYPES = (TASK_SUBMITTED, TASK_COMPLETED)
+#: While anything is still on its way, the pages reload themselves this often (ms).
+REFRESH_MS = 2000
+Filter = Annotated[str, Query(max_length=64)]
+
+
+def parse_utc(value: str, field: str) -> float | None:
+    """``datetime-local`` values carry no zone; the page labels them UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not a date and time like 2024-03-25T15:18") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _titles(project: dict[str, Any]) -> dict[str, str]:
+    return {s["uuid"]: s["title"] for s in project["workflow"]["stages"]}
+
+
+def _in_flight(rows: list[dict[str, Any]]) -> bool:
+    return any(r["status"] in ("pending", "retrying") for r in rows)
+
+
+@router.get("/projects/{project_hash}/deliveries")
+def deliveries_page(
+    request: Request,
+    project_hash: str,
+    store: StoreDep,
+    user: WebUser,
+    stage: Filter = "",
+    status: Filter = "",
+    event_type: Filter = "",
+    since: Filter = "",
+    until: Filter = "",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    role = project_role(store, user, project_hash)
+    project = projects.get_project(store, project_hash)
+    page, next_cursor = deliveries.list_deliveries(
+        store,
+        project_hash,
+        stage_uuid=stage or None,
+        status=status or None,
+        event_type=event_type or None,
+        since=parse_utc(since, "since"),
+        until=parse_utc(until, "until"),
+        limit=PAGE,
+        cursor=cursor,
+    )
+    manager = role in MANAGER_ROLES
+    health = hooks.list_project_webhooks(store, project_hash) if manager else []
+    query = {"stage": stage, "status": status, "event_type": event_type}
+    query.update(since=since, until=until)
+    return render(
+        request,
+        "deliveries.html",
+        project=project,
+        titles=_titles(project),
+        deliveries=page,
+        next_cursor=next_cursor,
+        health=health,
+        manager=manager,
+        filters=query,
+        statuses=STATUSES,
+        event_types=EVENT_TYPES,
+        hook_stages=[
+            s for s in project["workflow"]["stages"] if s["stage_type"] in WEBHOOK_STAGE_TYPES
+        ],
+        day_ago=datetime.fromtimestamp(store.clock.now() - 86400, UTC).strftime("%Y-%m-%dT%H:%M"),
+        refresh=REFRESH_MS if _in_flight(page) else None,
+    )
+
+
+@router.get("/projects/{project_hash}/deliveries/{delivery_id}")
+def delivery_page(
+    request: Request, project_hash: str, delivery_id: int, store: StoreDep, user: WebUser
+) -> Response:
+    role = project_role(store, user, project_hash)
+    project = projects.get_project(store, project_hash)
+    delivery = deliveries.get_delivery(store, project_hash, delivery_id)
+    try:
+        pretty = json.dumps(json.loads(delivery["body"]), indent=2)
+    except ValueError:
+        pretty = None
+    return render(
+        request,
+        "delivery.html",
+        project=project,
+        titles=_titles(project),
+        d=delivery,
+        pretty=pretty,
+        manager=role in MANAGER_ROLES,
+        refresh=REFRESH_MS if _in_flight([delivery]) else None,
+    )
+
+
+@router.post("/projects/{project_hash}/deliveries/{delivery_id}/retry")
+def retry(
+    request: Request,
+    project_hash: str,
+    delivery_id: int,
+    store: StoreDep,
+    user: WebUser,
+    return_to: Annotated[str, Form(max_length=2048)] = "",
+) -> Response:
+    require_manager(store, user, project_hash)
+    deliveries.retry_delivery(store, project_hash, delivery_id)
+    flash(request, f"Delivery {delivery_id} is queued to be sent again now.")
+    local = return_to.startswith("/") and not return_to.startswith("//")
+    return back(return_to if local else f"/projects/{project_hash}/deliveries/{delivery_id}")
+
+
+@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/recover")
+def recover(
+    request: Request,
+    project_hash: str,
+    stage_uuid: str,
+    store: StoreDep,
+    user: WebUser,
+    since: Annotated[str, Form(max_length=64)],
+) -> Response:
+    require_manager(store, user, project_hash)
+    try:
+        moment = parse_utc(since, "since")
+        if moment is None:
+            raise InvalidInput("choose the time to recover failed deliveries from")
+        count = deliveries.recover_failed(store, project_hash, stage_uuid, moment)
+    except StagehookError as exc:
+        flash(request, exc.message, "error")
+    else:
+        flash(request, f"{count} failed deliveries queued to be sent again.")
+    return back(f"/projects/{project_hash}/deliveries")
+
+
+@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/enabled")
+def set_enabled(
+    request: Request,
+    project_hash: str,
+    stage_uuid: str,
+    store: StoreDep,
+    user: WebUser,
+    enabled: Annotated[str, Form(pattern="^(on|off)$")],
+) -> Response:
+    require_manager(store, user, project_hash)
+    hooks.set_enabled(store, project_hash, stage_uuid, enabled == "on")
+    flash(
+        request,
+        "Webhook enabled. Use “Recover failed since” to resend what failed meanwhile."
+        if enabled == "on"
+        else "Webhook disabled: its new events are logged as failed until it is enabled.",
+    )
+    return back(f"/projects/{project_hash}/deliveries")
+
+
+@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/test")
+async def test_send(
+    project_hash: str, stage_uuid: str, store: StoreDep, user: WebUser
+) -> dict[str, Any]:
+    """One signed attempt, answered here; it is not stored and never retried."""
+    require_manager(store, user, project_hash)
+    return await send_test_event(store, project_hash, stage_uuid)
