@@ -112,8 +112,14 @@ def _folder(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport=DESKTOP, base_url=server.url)
+def viewport() -> dict[str, int]:
+    """1280x800; a test parametrizes ``viewport`` with PHONE to run at 390 px."""
+    return DESKTOP
+
+
+@pytest.fixture
+def context(browser: Browser, server: Server, viewport: dict[str, int]) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport=viewport, base_url=server.url)
     context.set_default_timeout(10_000)
     yield context
     context.close()

@@ -38,7 +38,7 @@ def _requests_about(receiver: Receiver, path: str, uid: str) -> list[Received]:
 def test_task_from_annotate_to_complete_fires_both_webhooks(
     page: Page, server: Server, api: Api, shot: Shot
 ) -> None:
-    dataset_hash, data_hashes = api.dataset_with_units(2, title="street frames")
+    _, data_hashes = api.dataset_with_units(2, title="street frames")
     api.create_template("Annotate and review", basic_workflow())
 
     with Receiver() as annotate_rx, Receiver() as complete_rx:

@@ -19,8 +19,10 @@ def sign_in_with_key(page: Page, key: str = ADMIN_KEY) -> None:
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
 
 
-def sign_in_with_password(page: Page, username: str, password: str) -> None:
-    page.goto("/signin")
+def sign_in_with_password(page: Page, username: str, password: str, *, go: bool = True) -> None:
+    """``go=False`` signs in on the sign-in page already open (keeping where it leads)."""
+    if go:
+        page.goto("/signin")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()

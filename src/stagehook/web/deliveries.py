@@ -124,6 +124,7 @@ def delivery_page(
         project=project,
         titles=_titles(project),
         d=delivery,
+        body_bytes=len(delivery["body"].encode()),
         pretty=pretty,
         manager=role in MANAGER_ROLES,
         refresh=REFRESH_MS if _in_flight([delivery]) else None,

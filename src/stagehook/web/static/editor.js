@@ -116,58 +116,98 @@
   }
 
   // ------------------------------------------------------------------ layout
-  function layout() {
-    const level = new Map();
+  // Columns by longest path from Start over forward edges (edges that close a loop,
+  // like "reject", are drawn underneath); rows ordered by their predecessors.
+  function backEdges() {
+    const back = new Set();
+    const state = new Map();
+    const visit = (uuid) => {
+      state.set(uuid, "open");
+      (stage(uuid).pathways || []).forEach((p, i) => {
+        if (!stage(p.destination_uuid)) return;
+        if (state.get(p.destination_uuid) === "open") back.add(`${uuid}|${i}`);
+        else if (!state.has(p.destination_uuid)) visit(p.destination_uuid);
+      });
+      state.set(uuid, "done");
+    };
     const start = draft.stages.find((s) => s.stage_type === "START");
-    if (start) {
-      level.set(start.uuid, 0);
-      const queue = [start.uuid];
-      while (queue.length) {
-        const current = stage(queue.shift());
-        for (const p of current?.pathways || []) {
-          if (!level.has(p.destination_uuid) && stage(p.destination_uuid)) {
-            level.set(p.destination_uuid, level.get(current.uuid) + 1);
-            queue.push(p.destination_uuid);
+    if (start) visit(start.uuid);
+    return { back, reached: state };
+  }
+
+  function layout() {
+    const { back, reached } = backEdges();
+    const level = new Map();
+    for (const uuid of reached.keys()) level.set(uuid, 0);
+    for (let round = 0; round < draft.stages.length; round += 1) {
+      let moved = false;
+      for (const s of draft.stages) {
+        if (!reached.has(s.uuid)) continue;
+        (s.pathways || []).forEach((p, i) => {
+          if (back.has(`${s.uuid}|${i}`) || !reached.has(p.destination_uuid)) return;
+          if (level.get(p.destination_uuid) < level.get(s.uuid) + 1) {
+            level.set(p.destination_uuid, level.get(s.uuid) + 1);
+            moved = true;
           }
-        }
+        });
       }
+      if (!moved) break;
     }
-    const reached = Math.max(0, ...level.values());
-    for (const s of draft.stages) if (!level.has(s.uuid)) level.set(s.uuid, reached + 1);
-    const columns = new Map();
+    const last = Math.max(0, ...level.values());
+    for (const s of draft.stages) if (!level.has(s.uuid)) level.set(s.uuid, last + 1);
+
+    const columns = [];
+    for (const s of draft.stages) (columns[level.get(s.uuid)] ??= []).push(s.uuid);
+    const row = new Map();
+    columns.forEach((uuids, l) => {
+      const weight = (uuid) => {
+        const from = draft.stages.filter((s) => level.get(s.uuid) < l
+          && (s.pathways || []).some((p) => p.destination_uuid === uuid));
+        return from.length ? from.reduce((sum, s) => sum + row.get(s.uuid), 0) / from.length : 0;
+      };
+      uuids.sort((a, b) => weight(a) - weight(b));
+      uuids.forEach((uuid, i) => row.set(uuid, i - (uuids.length - 1) / 2));
+    });
+    const rows = Math.max(1, ...columns.map((c) => (c ? c.length : 0)));
+    // Loops from the upper half of a column go over the top, the rest underneath.
+    let over = 0, under = 0;
     for (const s of draft.stages) {
-      const l = level.get(s.uuid);
-      if (!columns.has(l)) columns.set(l, []);
-      columns.get(l).push(s.uuid);
-    }
-    const rows = Math.max(1, ...[...columns.values()].map((c) => c.length));
-    const pos = new Map();
-    for (const [l, uuids] of columns) {
-      const offset = ((rows - uuids.length) * (NODE_H + GAP_Y)) / 2;
-      uuids.forEach((uuid, i) => {
-        pos.set(uuid, { x: PAD + l * (NODE_W + GAP_X), y: PAD + ARC + offset + i * (NODE_H + GAP_Y), level: l });
+      (s.pathways || []).forEach((p, i) => {
+        if (!level.has(p.destination_uuid)) return;
+        const gap = level.get(p.destination_uuid) - level.get(s.uuid);
+        const loop = back.has(`${s.uuid}|${i}`) || gap <= 0;
+        if (loop && row.get(s.uuid) >= 0) under += 1;
+        else if (loop || gap > 1) over += 1;
       });
     }
-    const width = PAD * 2 + (Math.max(...columns.keys()) + 1) * (NODE_W + GAP_X) - GAP_X;
-    const height = PAD * 2 + ARC * 2 + rows * (NODE_H + GAP_Y) - GAP_Y;
-    return { pos, width, height };
+    const top = PAD + (over ? 24 + over * 12 : 0);
+    const middle = top + ((rows - 1) * (NODE_H + GAP_Y)) / 2;
+    const pos = new Map();
+    for (const [uuid, l] of level) {
+      const r = row.get(uuid);
+      pos.set(uuid, { x: PAD + l * (NODE_W + GAP_X), y: middle + r * (NODE_H + GAP_Y), level: l, row: r });
+    }
+    const width = PAD * 2 + columns.length * (NODE_W + GAP_X) - GAP_X;
+    const height = top + rows * (NODE_H + GAP_Y) - GAP_Y + PAD + (under ? 24 + under * 14 : 0);
+    return { pos, width, height, back };
   }
 
   // ------------------------------------------------------------------ drawing
   function edgeLabel(text, x, y) {
     const group = svg("g", { class: "edge-label-group" });
-    const label = svg("text", { class: "edge-label", x, y, "text-anchor": "middle", "dominant-baseline": "central" }, text);
     const width = text.length * 6.6 + 12;
     group.append(
       svg("rect", { class: "edge-label-bg", x: x - width / 2, y: y - 9, width, height: 18, rx: 9 }),
-      label,
+      svg("text", { class: "edge-label", x, y, "text-anchor": "middle", "dominant-baseline": "central" }, text),
     );
     return group;
   }
 
-  function drawEdges(layer, labels, pos) {
-    const top = Math.min(...[...pos.values()].map((p) => p.y));
-    const bottom = Math.max(...[...pos.values()].map((p) => p.y)) + NODE_H;
+  function drawEdges(layer, labels, pos, back) {
+    const ys = [...pos.values()].map((p) => p.y);
+    const top = Math.min(...ys);
+    const bottom = Math.max(...ys) + NODE_H;
+    let arcs = 0, loops = 0;
     for (const s of draft.stages) {
       const from = pos.get(s.uuid);
       const count = (s.pathways || []).length;
@@ -175,28 +215,30 @@
         const to = pos.get(p.destination_uuid);
         if (!to) return;
         const text = p.percentage !== undefined && p.percentage !== null ? `${p.name} ${p.percentage}%` : p.name;
-        const spread = (i - (count - 1) / 2) * 12;
-        let d, lx, ly, back = false;
-        if (to.level === from.level + 1) {
+        let d, lx, ly;
+        const looping = back.has(`${s.uuid}|${i}`) || to.level <= from.level;
+        if (looping && from.row >= 0) {
+          loops += 1;
+          const sx = from.x + NODE_W * 0.45, sy = from.y + NODE_H;
+          const tx = to.x + NODE_W * 0.55, ty = to.y + NODE_H;
+          const drop = bottom + 18 + loops * 14;
+          d = `M${sx},${sy} C${sx},${drop} ${tx},${drop} ${tx},${ty + 2}`;
+          lx = (sx + tx) / 2; ly = 0.125 * (sy + ty) + 0.75 * drop;
+        } else if (!looping && to.level === from.level + 1) {
+          const spread = (i - (count - 1) / 2) * 12;
           const sx = from.x + NODE_W, sy = from.y + NODE_H / 2 + spread;
           const tx = to.x, ty = to.y + NODE_H / 2;
           d = `M${sx},${sy} C${sx + GAP_X / 2},${sy} ${tx - GAP_X / 2},${ty} ${tx - 2},${ty}`;
           lx = (sx + tx) / 2; ly = (sy + ty) / 2;
-        } else if (to.level > from.level) {
-          const sx = from.x + NODE_W * 0.65, sy = from.y;
-          const tx = to.x + NODE_W * 0.35, ty = to.y;
-          const lift = top - ARC * 0.8 + i * 6;
-          d = `M${sx},${sy} C${sx},${lift} ${tx},${lift} ${tx},${ty - 2}`;
-          lx = (sx + tx) / 2; ly = lift + (Math.min(sy, ty) - lift) * 0.25;
         } else {
-          back = true;
-          const sx = from.x + NODE_W * 0.4, sy = from.y + NODE_H;
-          const tx = to.x + NODE_W * 0.6, ty = to.y + NODE_H;
-          const drop = bottom + ARC * 0.8;
-          d = `M${sx},${sy} C${sx},${drop} ${tx},${drop} ${tx},${ty + 2}`;
-          lx = (sx + tx) / 2; ly = sy + (drop - sy) * 0.75;
+          arcs += 1;
+          const sx = from.x + NODE_W * (looping ? 0.45 : 0.6), sy = from.y;
+          const tx = to.x + NODE_W * (looping ? 0.55 : 0.4), ty = to.y;
+          const lift = top - 18 - arcs * 12;
+          d = `M${sx},${sy} C${sx},${lift} ${tx},${lift} ${tx},${ty - 2}`;
+          lx = (sx + tx) / 2; ly = 0.125 * (sy + ty) + 0.75 * lift;
         }
-        layer.append(svg("path", { class: back ? "edge edge-back" : "edge", d, "marker-end": "url(#arrow)" }));
+        layer.append(svg("path", { class: looping ? "edge edge-back" : "edge", d, "marker-end": "url(#arrow)" }));
         labels.append(edgeLabel(text, lx, ly));
       });
     }
@@ -234,7 +276,7 @@
   }
 
   function drawGraph() {
-    const { pos, width, height } = layout();
+    const { pos, width, height, back } = layout();
     graph.replaceChildren();
     graph.setAttribute("viewBox", `0 0 ${width} ${height}`);
     graph.setAttribute("width", width);
@@ -245,7 +287,7 @@
     defs.append(marker);
     const edges = svg("g"), labels = svg("g"), nodes = svg("g");
     graph.append(defs, edges, nodes, labels);
-    drawEdges(edges, labels, pos);
+    drawEdges(edges, labels, pos, back);
     for (const s of draft.stages) drawNode(nodes, s, pos.get(s.uuid));
   }
 
