@@ -32,13 +32,20 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     data_dir: DataDir = None,
+    dispatcher: Annotated[
+        bool,
+        typer.Option(
+            "--dispatcher/--no-dispatcher",
+            help="deliver webhooks in this process (turn off when separate workers deliver)",
+        ),
+    ] = True,
 ) -> None:
     """Run the API, the web UI and the delivery dispatcher in one process."""
     import uvicorn
 
     from stagehook.server import build_server_app
 
-    application = build_server_app(_settings(data_dir), embedded_dispatcher=True)
+    application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 

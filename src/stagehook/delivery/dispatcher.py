@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 PURGE_SECONDS = 3600.0
+BACKOFF_START = 0.2
+BACKOFF_MAX = 10.0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 class Dispatcher:
@@ -73,12 +80,19 @@ class Dispatcher:
             await self._shutdown(helpers)
 
     async def _claim_loop(self) -> None:
+        backoff = BACKOFF_START
         while not self._stop.is_set():
             self._wake.clear()
-            requested, got = await self._fill()
-            if requested and got == requested:
-                continue  # a full batch: there is probably more due right now
-            timeout = await self._idle_timeout(got)
+            try:
+                requested, got = await self._fill()
+                if requested and got == requested:
+                    continue  # a full batch: there is probably more due right now
+                timeout = await self._idle_timeout(got)
+                backoff = BACKOFF_START
+            except Exception as exc:
+                # The database went away (restart, failover): keep going, back off.
+                log.warning("claim failed (%s); retrying in %.1fs", _first_line(exc), backoff)
+                timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
@@ -194,27 +208,44 @@ class Dispatcher:
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            await self._flush()
+            await self._flush(deadline=None)
 
-    async def _flush(self) -> None:
-        batch, self._results = self._results, []
-        if not batch:
-            return
-        settings = self.settings
-        try:
-            await asyncio.to_thread(self._write, batch, settings.circuit_failure_threshold)
-        except Exception:
-            # The leases still hold; after they expire the rows go out again.
-            log.exception("could not record %d delivery results", len(batch))
+    async def _flush(self, deadline: float | None) -> None:
+        """Write what has finished; while the database is away, keep it and try again.
 
-    def _write(self, batch: list[queue.Recorded], threshold: int) -> None:
+        Results wait in memory rather than being dropped, so an outage shorter than the
+        lease causes no second delivery. Past ``deadline`` (shutdown) we give up and the
+        leases expire, which sends those events again: at-least-once, never lost.
+        """
+        loop = asyncio.get_running_loop()
+        backoff = BACKOFF_START
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await asyncio.to_thread(self._write, batch)
+                backoff = BACKOFF_START
+            except Exception as exc:
+                self._results = batch + self._results
+                if deadline is not None and loop.time() + backoff > deadline:
+                    log.error("gave up recording %d results: %s", len(batch), _first_line(exc))
+                    return
+                log.warning(
+                    "could not record %d results (%s); retrying in %.1fs",
+                    len(batch),
+                    _first_line(exc),
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _write(self, batch: list[queue.Recorded]) -> None:
         with self.store.db.write() as conn:
             queue.record(
                 conn,
                 self.worker_id,
                 batch,
                 now=self.store.clock.now(),
-                failure_threshold=threshold,
+                failure_threshold=self.settings.circuit_failure_threshold,
                 probe_interval=self.settings.circuit_probe_interval,
                 disable_after=self.settings.disable_after_failing_seconds,
             )
@@ -244,10 +275,11 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        await self._flush()
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        await self._flush(deadline=loop.time() + self.settings.shutdown_grace_seconds)
         try:
             await asyncio.to_thread(presence.deregister, self.store, self.worker_id)
         except Exception:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -280,7 +280,8 @@ def record(
             .where(
                 deliveries.c.id == bindparam("b_id"),
                 deliveries.c.lease_owner == worker,
-                deliveries.c.status.in_(DUE),
+                # not ``in_``: expanding parameters cannot be used with executemany
+                or_(deliveries.c.status == DUE[0], deliveries.c.status == DUE[1]),
             )
             .values(
                 status=bindparam("b_status"),
