@@ -1,0 +1,180 @@
+"""The delivery queue under contention: a live lease belongs to exactly one claimer."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from stagehook.clock import Clock
+from stagehook.config import Settings
+from stagehook.runtime import open_store
+from stagehook.store import queue
+from stagehook.store.context import Store
+from stagehook.store.tables import deliveries, events, projects, webhooks
+
+ROWS = 600
+
+
+def seed(store: Store, url: str = "http://127.0.0.1:9/h", urls: int = 6) -> None:
+    now = store.clock.now()
+    with store.db.write() as conn:
+        conn.execute(
+            insert(projects).values(
+                project_hash="p", title="p", workflow={"stages": []}, created_at=now
+            )
+        )
+        conn.execute(
+            insert(webhooks).values(
+                webhook_id="w",
+                project_hash="p",
+                stage_uuid="s",
+                url=url,
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                enabled=True,
+                created_at=now,
+            )
+        )
+        conn.execute(
+            insert(events),
+            [
+                {
+                    "uid": f"e{i}",
+                    "project_hash": "p",
+                    "stage_uuid": "s",
+                    "event_type": "task_submitted_event",
+                    "body": b"{}",
+                    "created_at": now,
+                }
+                for i in range(ROWS)
+            ],
+        )
+        conn.execute(
+            insert(deliveries),
+            [
+                {
+                    "event_uid": f"e{i}",
+                    "webhook_id": "w",
+                    "project_hash": "p",
+                    "stage_uuid": "s",
+                    "event_type": "task_submitted_event",
+                    "url": f"{url}{i % urls}",
+                    "status": "pending",
+                    "attempts": 0,
+                    "retry_base": 0,
+                    "next_attempt_at": now - 1,
+                    "created_at": now,
+                }
+                for i in range(ROWS)
+            ],
+        )
+
+
+@pytest.fixture
+def qstore(db_url: str, tmp_path: Path) -> Store:
+    store = open_store(Settings(data_dir=tmp_path, database_url=db_url), Clock())
+    yield store  # type: ignore[misc]
+    store.db.dispose()
+
+
+def test_concurrent_claimers_never_share_a_live_lease(qstore: Store) -> None:
+    seed(qstore)
+    claims: Counter[int] = Counter()
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        try:
+            for _ in range(200):
+                with qstore.db.write() as conn:
+                    got = queue.claim(
+                        conn,
+                        name,
+                        now=qstore.clock.now(),
+                        lease_seconds=300,
+                        limit=7,
+                        per_url=3,
+                    )
+                with lock:
+                    claims.update(c.id for c in got)
+                if not got:
+                    return
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(claims) == ROWS, "every due row is claimed"
+    assert max(claims.values()) == 1, "no row is claimed twice while its lease is live"
+    with qstore.db.read() as conn:
+        owners = conn.execute(select(deliveries.c.lease_owner)).scalars().all()
+    assert None not in owners
+
+
+def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
+    seed(qstore, urls=2)
+    now = qstore.clock.now()
+    with qstore.db.write() as conn:
+        first = queue.claim(conn, "a", now=now, lease_seconds=10, limit=50, per_url=4)
+    assert len(first) == 8
+    assert max(Counter(c.url for c in first).values()) == 4
+    with qstore.db.write() as conn:
+        saturated = queue.claim(
+            conn,
+            "b",
+            now=now,
+            lease_seconds=10,
+            limit=50,
+            per_url=4,
+            saturated=[first[0].url],
+        )
+    assert {c.url for c in saturated} == {u for u in {c.url for c in first} if u != first[0].url}
+    # once a lease expires, the row is claimable again by someone else
+    with qstore.db.write() as conn:
+        later = queue.claim(conn, "c", now=now + 11, lease_seconds=10, limit=600, per_url=600)
+    assert {c.id for c in first} <= {c.id for c in later}
+
+
+def test_record_writes_a_batch_of_mixed_results(qstore: Store) -> None:
+    seed(qstore, urls=1)
+    now = qstore.clock.now()
+    with qstore.db.write() as conn:
+        claimed = queue.claim(conn, "a", now=now, lease_seconds=10, limit=10, per_url=10)
+    results = [
+        queue.Recorded(
+            delivery_id=c.id,
+            webhook_id=c.webhook_id,
+            url=c.url,
+            attempt_no=1,
+            started_at=now,
+            duration_ms=1.0,
+            status_code=200 if i % 2 else 500,
+            error_class=None if i % 2 else "http_status",
+            error=None if i % 2 else "receiver answered HTTP 500",
+            response_excerpt="",
+            request_headers={},
+            success=bool(i % 2),
+            status="retrying",
+            next_attempt_at=now + 5,
+            disable_reason=None,
+        )
+        for i, c in enumerate(claimed)
+    ]
+    with qstore.db.write() as conn:
+        queue.record(
+            conn, "a", results, now=now, failure_threshold=5, probe_interval=30, disable_after=9e9
+        )
+    with qstore.db.read() as conn:
+        statuses = Counter(
+            conn.execute(
+                select(deliveries.c.status).where(deliveries.c.id.in_([c.id for c in claimed]))
+            ).scalars()
+        )
+    assert statuses == {"delivered": 5, "retrying": 5}
