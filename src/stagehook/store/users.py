@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from stagehook.store.context import Store, new_hash
@@ -194,18 +195,28 @@ def authenticate_password(store: Store, username: str, password: str) -> Princip
 
 
 def bootstrap_admin(store: Store, key: str | None) -> str | None:
-    """On an empty database create the admin user and key; return the key if created."""
-    with store.db.write() as conn:
-        if conn.execute(select(users.c.user_id).limit(1)).first():
-            return None
-        user_id = new_hash()
-        conn.execute(
-            insert(users).values(
-                user_id=user_id, username="admin", is_admin=True, created_at=store.clock.now()
+    """On an empty database create the admin user and key; return the key if created.
+
+    Several processes may start at once on one database: the unique username makes one
+    of them win and the others find the admin already there.
+    """
+    key = key or "shk_" + secrets.token_urlsafe(32)
+    try:
+        with store.db.write() as conn:
+            if conn.execute(select(users.c.user_id).limit(1)).first():
+                return None
+            user_id = new_hash()
+            conn.execute(
+                insert(users).values(
+                    user_id=user_id,
+                    username="admin",
+                    is_admin=True,
+                    created_at=store.clock.now(),
+                )
             )
-        )
-        key = key or "shk_" + secrets.token_urlsafe(32)
-        _insert_key(conn, store, user_id, "bootstrap", key)
+            _insert_key(conn, store, user_id, "bootstrap", key)
+    except IntegrityError:
+        return None
     return key
 
 
