@@ -88,6 +88,11 @@ def test_task_from_annotate_to_complete_fires_both_webhooks(
             re.compile(r"Delivered: HTTP 200 in [\d.]+ ms")
         )
         shot("secret-and-test-event")
+        page.once("dialog", lambda dialog: dialog.accept())
+        popup.get_by_role("button", name="Rotate").click()
+        expect(secret).not_to_have_text(annotate_secret)
+        expect(secret).to_have_text(re.compile(r"^whsec_[A-Za-z0-9+/=]+$"))
+        annotate_secret = secret.inner_text()
         ui.close_popup(page)
 
         # Drive a task: labels, assign to me, submit, all in the browser.

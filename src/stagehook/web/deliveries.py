@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
-from stagehook.delivery.testsend import send_test_event
 from stagehook.errors import InvalidInput, StagehookError
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
 from stagehook.store import deliveries, projects
@@ -187,12 +186,3 @@ def set_enabled(
         else "Webhook disabled: its new events are logged as failed until it is enabled.",
     )
     return back(f"/projects/{project_hash}/deliveries")
-
-
-@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/test")
-async def test_send(
-    project_hash: str, stage_uuid: str, store: StoreDep, user: WebUser
-) -> dict[str, Any]:
-    """One signed attempt, answered here; it is not stored and never retried."""
-    require_manager(store, user, project_hash)
-    return await send_test_event(store, project_hash, stage_uuid)

@@ -14,6 +14,7 @@ from fastapi import Form, Request, Response
 
 from stagehook.api.schemas import TemplateCreate, WebhookPut
 from stagehook.delivery.guard import validate_webhook_url
+from stagehook.delivery.testsend import send_test_event
 from stagehook.store import projects, templates
 from stagehook.store import webhooks as hooks
 from stagehook.store.context import new_hash
@@ -82,10 +83,6 @@ def editor_config(
     }
 
 
-def _stage_url(project_hash: str, stage_uuid: str, what: str) -> str:
-    return f"/projects/{project_hash}/stages/{stage_uuid}/webhook/{what}"
-
-
 @router.get("/projects/{project_hash}/workflow")
 def workflow_page(request: Request, project_hash: str, store: StoreDep, user: WebUser) -> Response:
     role = project_role(store, user, project_hash)
@@ -137,6 +134,15 @@ def rotate_secret(project_hash: str, stage_uuid: str, store: StoreDep, user: Web
     require_manager(store, user, project_hash)
     hook = hooks.rotate_secret(store, project_hash, stage_uuid)
     return {"url": hook["url"], "signing_secret": hook["signing_secret"]}
+
+
+@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/test")
+async def test_send(
+    project_hash: str, stage_uuid: str, store: StoreDep, user: WebUser
+) -> dict[str, Any]:
+    """One signed attempt, answered here; it is not stored and never retried."""
+    require_manager(store, user, project_hash)
+    return await send_test_event(store, project_hash, stage_uuid)
 
 
 # ------------------------------------------------------------------ templates
