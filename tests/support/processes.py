@@ -38,3 +38,43 @@ def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(timeout=10)
+
+
+def start_api(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+    """An API-only ``stagehook serve`` (separate workers deliver)."""
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stagehook",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dispatcher",
+        ],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def restart_postgres() -> None:
+    """Restart this machine's PostgreSQL cluster (the scale-out chaos test)."""
+    version = sorted(Path("/etc/postgresql").iterdir())[0].name
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )

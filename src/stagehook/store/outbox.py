@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
@@ -18,14 +19,26 @@ def record_events(
     """Store each event's bytes once and one delivery per webhook; returns the uids.
 
     Runs inside the caller's transaction, so the events commit with the transition or
-    not at all.
+    not at all. Rows go in with one multi-row statement per table, so a bulk approve
+    costs a handful of statements, not three per task.
     """
     if not intents:
         return []
     now = store.clock.now()
     created = store.clock.utcnow()
-    first_delay = store.settings.retry_schedule[0]
-    uids: list[str] = []
+    first_attempt = now + store.settings.retry_schedule[0]
+    stages = {intent.stage_uuid for intent in intents}
+    hooks: dict[str, list[Any]] = {}
+    for hook in conn.execute(
+        select(webhooks).where(
+            webhooks.c.project_hash == project_hash,
+            webhooks.c.stage_uuid.in_(stages),
+            webhooks.c.deleted_at.is_(None),
+        )
+    ):
+        hooks.setdefault(hook.stage_uuid, []).append(hook)
+    event_rows: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
     for intent in intents:
         uid, body = encode_event(
             event_type=intent.event_type,
@@ -33,39 +46,36 @@ def record_events(
             source=store.settings.event_source,
             created=created,
         )
-        conn.execute(
-            insert(events).values(
-                uid=uid,
-                project_hash=project_hash,
-                stage_uuid=intent.stage_uuid,
-                event_type=intent.event_type,
-                body=body,
-                created_at=now,
-            )
+        event_rows.append(
+            {
+                "uid": uid,
+                "project_hash": project_hash,
+                "stage_uuid": intent.stage_uuid,
+                "event_type": intent.event_type,
+                "body": body,
+                "created_at": now,
+            }
         )
-        hooks = conn.execute(
-            select(webhooks).where(
-                webhooks.c.project_hash == project_hash,
-                webhooks.c.stage_uuid == intent.stage_uuid,
-                webhooks.c.deleted_at.is_(None),
+        for hook in hooks.get(intent.stage_uuid, []):
+            delivery_rows.append(
+                {
+                    "event_uid": uid,
+                    "webhook_id": hook.webhook_id,
+                    "project_hash": project_hash,
+                    "stage_uuid": intent.stage_uuid,
+                    "event_type": intent.event_type,
+                    "url": hook.url,
+                    "status": "pending" if hook.enabled else "failed",
+                    "attempts": 0,
+                    "retry_base": 0,
+                    "next_attempt_at": first_attempt,
+                    "created_at": now,
+                    "completed_at": None if hook.enabled else now,
+                    "last_error": None if hook.enabled else "webhook is disabled",
+                }
             )
-        ).all()
-        for hook in hooks:
-            conn.execute(
-                insert(deliveries).values(
-                    event_uid=uid,
-                    webhook_id=hook.webhook_id,
-                    project_hash=project_hash,
-                    stage_uuid=intent.stage_uuid,
-                    event_type=intent.event_type,
-                    url=hook.url,
-                    status="pending" if hook.enabled else "failed",
-                    attempts=0,
-                    next_attempt_at=now + first_delay,
-                    created_at=now,
-                    last_error=None if hook.enabled else "webhook is disabled",
-                )
-            )
-        uids.append(uid)
-    store.db.notify(conn)
-    return uids
+    conn.execute(insert(events).values(event_rows))
+    if delivery_rows:
+        conn.execute(insert(deliveries).values(delivery_rows))
+        store.db.notify(conn)
+    return [row["uid"] for row in event_rows]

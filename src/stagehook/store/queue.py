@@ -317,60 +317,64 @@ def _record_health(
     probe_interval: float,
     disable_after: float,
 ) -> None:
-    for url in dict.fromkeys(r.url for r in results):
-        ensure_endpoint(conn, url)
+    """Fold a batch into endpoint and webhook health: a few statements per URL, not per row."""
+    by_url: dict[str, list[Recorded]] = {}
+    by_hook: dict[str, list[Recorded]] = {}
     for r in results:
-        if r.success:
+        by_url.setdefault(r.url, []).append(r)
+        by_hook.setdefault(r.webhook_id, []).append(r)
+    for url, rows in by_url.items():
+        ensure_endpoint(conn, url)
+        last_success = max((i for i, r in enumerate(rows) if r.success), default=-1)
+        failures_after = len(rows) - last_success - 1
+        values: dict[str, object] = {}
+        if last_success >= 0:
+            values.update(
+                consecutive_failures=failures_after,
+                last_success_at=now,
+                circuit_open=False,
+                probe_after=None,
+            )
+        else:
+            values["consecutive_failures"] = endpoints.c.consecutive_failures + failures_after
+        if failures_after:
+            values["last_failure_at"] = now
+        conn.execute(update(endpoints).where(endpoints.c.url == url).values(**values))
+        if failures_after:
             conn.execute(
                 update(endpoints)
-                .where(endpoints.c.url == r.url)
-                .values(
-                    consecutive_failures=0,
-                    circuit_open=False,
-                    probe_after=None,
-                    last_success_at=now,
+                .where(
+                    endpoints.c.url == url,
+                    endpoints.c.consecutive_failures >= failure_threshold,
                 )
+                .values(circuit_open=True, probe_after=now + probe_interval)
             )
-            conn.execute(
-                update(webhooks)
-                .where(webhooks.c.webhook_id == r.webhook_id)
-                .values(failing_since=None)
-            )
-            continue
-        conn.execute(
-            update(endpoints)
-            .where(endpoints.c.url == r.url)
-            .values(
-                consecutive_failures=endpoints.c.consecutive_failures + 1,
-                last_failure_at=now,
-            )
-        )
-        conn.execute(
-            update(endpoints)
-            .where(
-                endpoints.c.url == r.url,
-                endpoints.c.consecutive_failures >= failure_threshold,
-            )
-            .values(circuit_open=True, probe_after=now + probe_interval)
-        )
+    for webhook_id, rows in by_hook.items():
+        _record_webhook(conn, webhook_id, rows, now, disable_after)
+
+
+def _record_webhook(
+    conn: Connection, webhook_id: str, rows: Sequence[Recorded], now: float, disable_after: float
+) -> None:
+    """A webhook failing without a break for ``disable_after`` seconds, or gone, is disabled."""
+    this = webhooks.c.webhook_id == webhook_id
+    if rows[-1].success:
+        conn.execute(update(webhooks).where(this).values(failing_since=None))
+        return
+    conn.execute(
+        update(webhooks).where(this, webhooks.c.failing_since.is_(None)).values(failing_since=now)
+    )
+    reason = next((r.disable_reason for r in rows if r.disable_reason), None)
+    if reason is None:
+        since = conn.execute(select(webhooks.c.failing_since).where(this)).scalar()
+        if since is not None and now - since >= disable_after:
+            reason = f"failing continuously since {since:.0f} (epoch seconds)"
+    if reason is not None:
         conn.execute(
             update(webhooks)
-            .where(webhooks.c.webhook_id == r.webhook_id, webhooks.c.failing_since.is_(None))
-            .values(failing_since=now)
+            .where(this, webhooks.c.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason)
         )
-        reason = r.disable_reason
-        if reason is None:
-            since = conn.execute(
-                select(webhooks.c.failing_since).where(webhooks.c.webhook_id == r.webhook_id)
-            ).scalar()
-            if since is not None and now - since >= disable_after:
-                reason = f"failing continuously since {since:.0f} (epoch seconds)"
-        if reason is not None:
-            conn.execute(
-                update(webhooks)
-                .where(webhooks.c.webhook_id == r.webhook_id, webhooks.c.enabled.is_(True))
-                .values(enabled=False, disabled_reason=reason)
-            )
 
 
 def next_due(conn: Connection, now: float) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from stagehook.errors import Forbidden, NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
@@ -54,18 +54,26 @@ def _apply(
     actor: str,
 ) -> list[str]:
     now = store.clock.now()
-    for t in outcome.transitions:
+    if outcome.transitions:
         conn.execute(
             update(tasks)
-            .where(tasks.c.task_uuid == t.after.task_uuid)
+            .where(tasks.c.task_uuid == bindparam("b_task"))
             .values(
-                stage_uuid=t.after.stage_uuid,
-                status=t.after.status.value,
-                assignee=t.after.assignee,
+                stage_uuid=bindparam("b_stage"),
+                status=bindparam("b_status"),
+                assignee=bindparam("b_assignee"),
                 updated_at=now,
-            )
+            ),
+            [
+                {
+                    "b_task": t.after.task_uuid,
+                    "b_stage": t.after.stage_uuid,
+                    "b_status": t.after.status.value,
+                    "b_assignee": t.after.assignee,
+                }
+                for t in outcome.transitions
+            ],
         )
-    if outcome.transitions:
         conn.execute(
             insert(task_history),
             [
