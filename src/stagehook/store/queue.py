@@ -4,6 +4,12 @@ This is our core, so it is hand-written SQL: the claim is procrastinate's shape
 (``UPDATE ... WHERE id IN (SELECT ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED)
 RETURNING``) on PostgreSQL; SQLite has a single writer, so the same statement without the
 row locks is already exclusive. A row whose lease is live belongs to one worker only.
+
+The claim runs in two steps inside one transaction: pick candidates (due, not leased,
+circuit closed, at most ``per_url`` per URL) from the partial index, then lock and lease
+those ids. Passing the ids as a list keeps the locking step a primary-key lookup whatever
+the planner believes about table sizes (one combined statement measured 300 ms on a
+fresh table of 5,000 due rows; the two steps take a few milliseconds).
 """
 
 from __future__ import annotations
@@ -19,26 +25,27 @@ from stagehook.store.tables import deliveries, delivery_attempts, endpoints, eve
 
 DUE = ("pending", "retrying")
 
+_CANDIDATES = """
+SELECT id FROM (
+  SELECT c.id, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
+  FROM (
+    SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
+    LEFT JOIN endpoints e ON e.url = d.url
+    WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
+      AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
+      AND (e.url IS NULL OR NOT e.circuit_open OR e.probe_after <= :now)
+      {not_saturated}
+    ORDER BY d.next_attempt_at LIMIT :scan
+  ) c
+) ranked WHERE rn <= :per_url
+"""
+
 _CLAIM = """
 UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
 WHERE id IN (
   SELECT id FROM deliveries
-  WHERE id IN (
-    SELECT id FROM (
-      SELECT c.id, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
-      FROM (
-        SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
-        LEFT JOIN endpoints e ON e.url = d.url
-        WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
-          AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
-          AND (e.url IS NULL OR NOT e.circuit_open OR e.probe_after <= :now)
-          {not_saturated}
-        ORDER BY d.next_attempt_at LIMIT :scan
-      ) c
-    ) ranked WHERE rn <= :per_url
-  )
-  AND status IN ('pending', 'retrying')
-  AND (lease_expires_at IS NULL OR lease_expires_at < :now)
+  WHERE id IN :ids AND status IN ('pending', 'retrying')
+    AND (lease_expires_at IS NULL OR lease_expires_at < :now)
   ORDER BY next_attempt_at LIMIT :n
   {lock}
 )
@@ -103,22 +110,26 @@ def claim(
     a URL is the probe and the rest are released again.
     """
     is_pg = conn.dialect.name == "postgresql"
-    sql = _CLAIM.format(
-        lock="FOR UPDATE SKIP LOCKED" if is_pg else "",
-        not_saturated="AND d.url NOT IN :saturated" if saturated else "",
+    pick = text(
+        _CANDIDATES.format(not_saturated="AND d.url NOT IN :saturated" if saturated else "")
     )
-    statement = text(sql)
-    params: dict[str, object] = {
+    params: dict[str, object] = {"now": now, "scan": limit * 4, "per_url": per_url}
+    if saturated:
+        pick = pick.bindparams(bindparam("saturated", expanding=True))
+        params["saturated"] = list(saturated)
+    candidates = [row.id for row in conn.execute(pick, params)]
+    if not candidates:
+        return []
+    statement = text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if is_pg else "")).bindparams(
+        bindparam("ids", expanding=True)
+    )
+    params = {
         "worker": worker,
         "lease_until": now + lease_seconds,
         "now": now,
-        "scan": limit * 4,
-        "per_url": per_url,
         "n": limit,
+        "ids": candidates,
     }
-    if saturated:
-        statement = statement.bindparams(bindparam("saturated", expanding=True))
-        params["saturated"] = list(saturated)
     ids = [row.id for row in conn.execute(statement, params)]
     if not ids:
         return []
