@@ -186,13 +186,11 @@ def test_scale_out_survives_worker_kill_and_database_restart(
             t0 = time.monotonic()
             chaos_log["submit_retries"] = submit_all(bases, project_hash, task_uuids)
             chaos_log["submit_seconds"] = int(time.monotonic() - t0)
-            print("submitted", chaos_log, delivered(store), flush=True)
             finish = time.monotonic() + 300
             while delivered(store) < EVENTS and time.monotonic() < finish:
                 time.sleep(0.5)
             chaos_thread.join(timeout=60)
             chaos_log["total_seconds"] = int(time.monotonic() - t0)
-            print("done", chaos_log, delivered(store), flush=True)
         finally:
             for proc in procs:
                 kill(proc, signal.SIGTERM)
