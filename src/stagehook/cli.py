@@ -63,6 +63,35 @@ def worker(
 
 
 @app.command()
+def listen(
+    secret: Annotated[
+        list[str],
+        typer.Option("--secret", help="the webhook's signing secret (repeat for several)"),
+    ],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 9000,
+) -> None:
+    """Receive webhooks locally: verify each signature and print the event."""
+    import uvicorn
+    from rich.console import Console
+
+    from stagehook.events import TaskCompletedEvent, TaskSubmittedEvent
+    from stagehook.receiver import webhook_app
+
+    console = Console()
+
+    def show(event: TaskSubmittedEvent | TaskCompletedEvent) -> None:
+        console.print(
+            f"[bold]{event.event_type}[/bold] uid={event.uid} "
+            f"at {event.event_created_timestamp.isoformat()}"
+        )
+        console.print_json(event.payload.model_dump_json())
+
+    console.print(f"listening on http://{host}:{port}/ (signatures verified)")
+    uvicorn.run(webhook_app(secret, show), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Apply database migrations (safe to run from several hosts at once)."""
     from stagehook.runtime import open_store
