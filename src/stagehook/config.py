@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     retention_days: float = 30.0
     secret_rotation_grace_seconds: float = 24 * 3600
     shutdown_grace_seconds: float = 10.0
+    #: Workers heartbeat this often; one silent for 3 beats has its leases handed back.
+    heartbeat_seconds: float = 5.0
     db_pool_size: int = 10
     session_secret: str | None = None
 

@@ -22,7 +22,7 @@ from stagehook.store.users import Role, bootstrap_admin, list_users
 from stagehook.workflow.stages import Action, Workflow
 from stagehook.workflow.tasks import ActionRequest
 from tests.support.processes import kill, start_worker, worker_env
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, Response
 from tests.support.workflows import ANNOTATE, basic_workflow
 
 
@@ -119,4 +119,44 @@ def test_sigkilled_workers_lose_nothing(db_url: str, tmp_path: Path) -> None:
         assert any(r.answer.startswith("2") for r in got), (
             f"event {row.event_uid} marked delivered without a 2xx answer"
         )
+    store.db.dispose()
+
+
+def leased_by(store: Store, worker: str) -> int:
+    with store.db.read() as conn:
+        return len(
+            conn.execute(select(deliveries.c.id).where(deliveries.c.lease_owner == worker)).all()
+        )
+
+
+@pytest.mark.slow
+def test_a_silent_workers_leases_are_handed_back_without_waiting_for_expiry(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Leases last 10 minutes here; the heartbeat requeue moves the work within seconds."""
+    settings = Settings(data_dir=tmp_path, database_url=db_url)
+    store = open_store(settings, Clock())
+    log = tmp_path / "workers.log"
+    with Receiver() as receiver:
+        receiver.script("/hook", [Response.slow(30)] * 3)
+        make_events(store, receiver.url("/hook"), 3)
+        env = worker_env(db_url, tmp_path, lease_seconds="600", heartbeat_seconds="0.5")
+        doomed = start_worker(env, log, "doomed")
+        try:
+            deadline = time.monotonic() + 30
+            while leased_by(store, "doomed") < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert leased_by(store, "doomed") == 3
+            receiver.wait_for(3, "/hook")
+        finally:
+            kill(doomed)
+        rescuer = start_worker(env, log, "rescuer")
+        try:
+            deadline = time.monotonic() + 30
+            while delivered_count(store) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            assert kill(rescuer, signal.SIGTERM) == 0
+    assert delivered_count(store) == 3, log.read_text()[-2000:]
+    assert "requeued 3 deliveries of stopped workers" in log.read_text()
     store.db.dispose()

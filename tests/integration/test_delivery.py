@@ -46,6 +46,11 @@ def test_submit_reaches_receiver_signed_with_stored_bytes(api: Api, store: Store
         assert completed["payload"]["label_hash"] == tasks[0]["label_hash"]
         row = wait_status(api, project_hash, "delivered")
         assert row["attempts_log"][0]["status_code"] == 200
+        metrics = api.raw("GET", "/../../metrics").text
+        assert 'stagehook_deliveries_total{outcome="delivered"}' in metrics
+        assert 'stagehook_queue_depth{status="delivered"}' in metrics
+        assert "stagehook_event_to_delivery_seconds_count" in metrics
+        assert "stagehook_attempt_duration_seconds_count" in metrics
 
 
 def test_500_then_success_is_retried_with_same_uid_and_body(api: Api) -> None:
@@ -207,3 +212,23 @@ def test_circuit_opens_after_five_failures_and_is_visible(api: Api) -> None:
         # paused: no attempts while the circuit is open and no probe is due
         time.sleep(0.5)
         assert len(receiver.requests("/h")) == count
+
+
+@pytest.mark.settings(
+    retry_schedule=[0] + [0.1] * 20,
+    circuit_failure_threshold=1000,
+    disable_after_failing_seconds=0.5,
+)
+def test_a_webhook_failing_continuously_is_disabled(api: Api) -> None:
+    with Receiver(default=Response(500)) as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+
+        def disabled() -> dict[str, object] | None:
+            hook = api.request("GET", f"/projects/{project_hash}/webhooks")["webhooks"][0]
+            return hook if not hook["enabled"] else None
+
+        hook = wait_until(disabled, what="the webhook to be disabled")
+        assert "failing continuously" in str(hook["disabled_reason"])
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["last_error"] == "webhook is disabled"

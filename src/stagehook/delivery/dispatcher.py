@@ -25,7 +25,6 @@ from stagehook.store.context import Store
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
 PURGE_SECONDS = 3600.0
 BACKOFF_START = 0.2
 BACKOFF_MAX = 10.0
@@ -253,19 +252,18 @@ class Dispatcher:
                 self.store.db.notify(conn)
 
     async def _housekeeping(self) -> None:
+        beat = self.settings.heartbeat_seconds
         since_purge = PURGE_SECONDS
         while True:
             try:
-                await asyncio.to_thread(
-                    presence.heartbeat, self.store, self.worker_id, 3 * HEARTBEAT_SECONDS
-                )
+                await asyncio.to_thread(presence.heartbeat, self.store, self.worker_id, 3 * beat)
                 if since_purge >= PURGE_SECONDS:
                     since_purge = 0.0
                     await asyncio.to_thread(purge, self.store)
             except Exception:
                 log.exception("housekeeping failed; trying again shortly")
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            since_purge += HEARTBEAT_SECONDS
+            await asyncio.sleep(beat)
+            since_purge += beat
 
     async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
         self.store.db.remove_wake_listener(self.wake)
