@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from stagehook.config import Settings
 from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
 from tests.support.api import Api
+from tests.support.proxy import ForwardProxy
 from tests.support.receiver import Receiver
 
 
@@ -37,3 +41,37 @@ def test_meta_publishes_the_egress_addresses(api: Api) -> None:
     meta = api.raw("GET", "/meta", headers={"authorization": ""}).json()
     assert meta["deployment"] == "emea"
     assert meta["egress_cidrs"] == ["127.0.0.2/32", "2001:db8::/64"]
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    with ForwardProxy() as running:
+        yield running
+
+
+@pytest.fixture
+def settings_with_proxy(settings: Settings, proxy: ForwardProxy) -> Settings:
+    settings.egress_proxy = proxy.url
+    return settings
+
+
+@pytest.mark.usefixtures("settings_with_proxy")
+def test_deliveries_go_through_the_egress_proxy(api: Api, proxy: ForwardProxy) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        wait_status(api, project_hash, "delivered")
+        assert proxy.relayed == [receiver.url("/h")]
+        assert len(receiver.requests("/h")) == 1
+
+
+@pytest.mark.usefixtures("settings_with_proxy")
+@pytest.mark.settings(allowed_target_networks=[])
+def test_the_guard_still_vets_targets_behind_the_proxy(api: Api, proxy: ForwardProxy) -> None:
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["attempts_log"][0]["error_class"] == "ssrf_refused"
+        assert proxy.relayed == []
+        assert receiver.requests() == []
