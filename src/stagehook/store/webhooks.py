@@ -10,8 +10,8 @@ from stagehook.delivery.guard import validate_webhook_url
 from stagehook.delivery.signing import generate_secret
 from stagehook.errors import InvalidWorkflow, NotFound
 from stagehook.store.context import Store, new_hash
+from stagehook.store.health import ensure_endpoint
 from stagehook.store.projects_read import load_workflow
-from stagehook.store.queue import ensure_endpoint
 from stagehook.store.tables import deliveries, endpoints, webhooks
 from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES

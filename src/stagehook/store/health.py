@@ -1,0 +1,95 @@
+"""Receiver health: consecutive failures and circuits per URL, failing webhooks.
+
+Folded from a batch of results in a few statements per URL, not per attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from stagehook.store.tables import endpoints, webhooks
+
+if TYPE_CHECKING:
+    from stagehook.store.queue import Recorded
+
+
+def ensure_endpoint(conn: Connection, url: str) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(endpoints)
+        .values(url=url, consecutive_failures=0, circuit_open=False)
+        .on_conflict_do_nothing(index_elements=["url"])
+    )
+
+
+def record_health(
+    conn: Connection,
+    results: Sequence[Recorded],
+    now: float,
+    failure_threshold: int,
+    probe_interval: float,
+    disable_after: float,
+) -> None:
+    """Fold a batch of results into endpoint and webhook health."""
+    by_url: dict[str, list[Recorded]] = {}
+    by_hook: dict[str, list[Recorded]] = {}
+    for r in results:
+        by_url.setdefault(r.url, []).append(r)
+        by_hook.setdefault(r.webhook_id, []).append(r)
+    for url, rows in by_url.items():
+        ensure_endpoint(conn, url)
+        last_success = max((i for i, r in enumerate(rows) if r.success), default=-1)
+        failures_after = len(rows) - last_success - 1
+        values: dict[str, object] = {}
+        if last_success >= 0:
+            values.update(
+                consecutive_failures=failures_after,
+                last_success_at=now,
+                circuit_open=False,
+                probe_after=None,
+            )
+        else:
+            values["consecutive_failures"] = endpoints.c.consecutive_failures + failures_after
+        if failures_after:
+            values["last_failure_at"] = now
+        conn.execute(update(endpoints).where(endpoints.c.url == url).values(**values))
+        if failures_after:
+            conn.execute(
+                update(endpoints)
+                .where(
+                    endpoints.c.url == url,
+                    endpoints.c.consecutive_failures >= failure_threshold,
+                )
+                .values(circuit_open=True, probe_after=now + probe_interval)
+            )
+    for webhook_id, rows in by_hook.items():
+        _record_webhook(conn, webhook_id, rows, now, disable_after)
+
+
+def _record_webhook(
+    conn: Connection, webhook_id: str, rows: Sequence[Recorded], now: float, disable_after: float
+) -> None:
+    """A webhook failing without a break for ``disable_after`` seconds, or gone, is disabled."""
+    this = webhooks.c.webhook_id == webhook_id
+    if rows[-1].success:
+        conn.execute(update(webhooks).where(this).values(failing_since=None))
+        return
+    conn.execute(
+        update(webhooks).where(this, webhooks.c.failing_since.is_(None)).values(failing_since=now)
+    )
+    reason = next((r.disable_reason for r in rows if r.disable_reason), None)
+    if reason is None:
+        since = conn.execute(select(webhooks.c.failing_since).where(this)).scalar()
+        if since is not None and now - since >= disable_after:
+            reason = f"failing continuously since {since:.0f} (epoch seconds)"
+    if reason is not None:
+        conn.execute(
+            update(webhooks)
+            .where(this, webhooks.c.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason)
+        )
