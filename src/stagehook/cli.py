@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from stagehook.config import Settings
 
@@ -27,6 +31,19 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
+class _GracefulServer(uvicorn.Server):
+    """Stop on SIGTERM/SIGINT after the dispatcher drained, and exit 0.
+
+    (uvicorn re-raises the signal after its shutdown, which ends the process with -15.)
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -41,12 +58,11 @@ def serve(
     ] = True,
 ) -> None:
     """Run the API, the web UI and the delivery dispatcher in one process."""
-    import uvicorn
-
     from stagehook.server import build_server_app
 
     application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    _GracefulServer(config).run()
 
 
 @app.command()

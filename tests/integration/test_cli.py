@@ -1,0 +1,83 @@
+"""The commands as a user runs them: serve on the embedded default, migrate, key file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import free_port, kill
+
+
+def env_without_stagehook() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("STAGEHOOK_")}
+
+
+def serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stagehook",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env_without_stagehook(),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    kill(proc)
+    raise AssertionError(log.read_text())
+
+
+def test_first_start_creates_an_admin_key_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    proc, base = serve(data_dir, log)
+    try:
+        key_file = data_dir / "admin-api-key"
+        key = key_file.read_text().strip()
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert key in log.read_text(), "the generated key is printed once"
+        projects = httpx.get(f"{base}/api/v1/projects", headers={"authorization": f"Bearer {key}"})
+        assert projects.status_code == 200
+        assert (data_dir / "stagehook.db").exists()
+        assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "stagehook"
+    finally:
+        assert kill(proc, 15) == 0
+    proc, base = serve(data_dir, log)
+    try:
+        assert log.read_text().count("created the admin API key") == 1
+        assert (data_dir / "admin-api-key").read_text().strip() == key
+    finally:
+        kill(proc, 15)
+
+
+def test_migrate_on_an_empty_data_dir(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stagehook", "migrate", "--data-dir", str(tmp_path / "d")],
+        env=env_without_stagehook(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrations applied" in result.stdout
+    assert (tmp_path / "d" / "stagehook.db").exists()
