@@ -105,3 +105,12 @@ def test_api_keys_are_required_and_checked(api: Api) -> None:
     bad = api.raw("GET", "/projects", headers={"authorization": "Bearer nope"})
     assert bad.status_code == 401
     assert bad.json()["error"]["code"] == "unauthorized"
+
+
+def test_user_list_is_paginated(api: Api) -> None:
+    for name in ("u1", "u2", "u3"):
+        api.request("POST", "/users", json={"username": name})
+    first = api.request("GET", "/users", params={"limit": 2})
+    assert len(first["users"]) == 2 and first["next_cursor"]
+    names = [u["username"] for u in api.paginate("/users", "users", limit=2)]
+    assert names == ["admin", "u1", "u2", "u3"]

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from stagehook.api.deps import AdminRole, AdminUser, StoreDep
+from stagehook.api.deps import AdminRole, AdminUser, Cursor, Limit, StoreDep
 from stagehook.api.schemas import ApiKeyCreate, MembershipPut, UserCreate
 from stagehook.store import users
+from stagehook.store.context import decode_cursor, encode_cursor
 
 router = APIRouter(tags=["admin"])
 
@@ -20,12 +21,18 @@ def create_user(body: UserCreate, store: StoreDep, _: AdminUser) -> dict[str, An
 
 
 @router.get("/users")
-def list_users(store: StoreDep, _: AdminUser) -> dict[str, Any]:
+def list_users(
+    store: StoreDep, _: AdminUser, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    everyone = users.list_users(store)
+    start = decode_cursor(cursor)
+    page = everyone[start : start + limit]
+    more = start + limit < len(everyone)
     return {
         "users": [
-            {"user_id": u.user_id, "username": u.username, "is_admin": u.is_admin}
-            for u in users.list_users(store)
-        ]
+            {"user_id": u.user_id, "username": u.username, "is_admin": u.is_admin} for u in page
+        ],
+        "next_cursor": encode_cursor(start + limit) if more else None,
     }
 
 
