@@ -231,4 +231,31 @@ def test_a_webhook_failing_continuously_is_disabled(api: Api) -> None:
         hook = wait_until(disabled, what="the webhook to be disabled")
         assert "failing continuously" in str(hook["disabled_reason"])
         failed = wait_status(api, project_hash, "failed")
-        assert failed["last_error"] == "webhook is disabled"
+        assert failed["last_error"] == "webhook is disabled or deleted"
+
+
+@pytest.mark.settings(circuit_failure_threshold=100)
+def test_retry_after_fixing_the_url_goes_to_the_new_url(api: Api) -> None:
+    with Receiver() as old, Receiver() as new:
+        old.script("/h", [Response(500)] * 3)
+        project_hash, tasks, _ = project_with_hook(api, old.url("/h"))
+        submit(api, project_hash, tasks)
+        failed = wait_status(api, project_hash, "failed")
+        api.set_webhook(project_hash, ANNOTATE, new.url("/fixed"))
+        api.request("POST", f"/projects/{project_hash}/deliveries/{failed['id']}/retry")
+        delivered = wait_status(api, project_hash, "delivered")
+        assert delivered["url"] == new.url("/fixed")
+        assert len(new.requests("/fixed")) == 1
+        assert len(old.requests("/h")) == 3
+
+
+def test_a_deleted_webhook_sends_nothing_more(api: Api) -> None:
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(500)])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        receiver.wait_for(1, "/h")
+        api.delete_webhook(project_hash, ANNOTATE)
+        failed = wait_status(api, project_hash, "failed")
+        assert failed["last_error"] == "webhook is disabled or deleted"
+        assert len(receiver.requests("/h")) == 1

@@ -11,12 +11,15 @@ from tests.integration.delivery_helpers import project_with_hook, submit, wait_s
 from tests.support.api import Api
 from tests.support.proxy import ForwardProxy
 from tests.support.receiver import Receiver
+from tests.support.workflows import ANNOTATE, basic_workflow
 
 
 @pytest.mark.settings(allowed_target_networks=[])
 def test_loopback_target_is_refused_and_nothing_arrives(api: Api) -> None:
     with Receiver() as receiver:
-        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        # a name, so the URL is accepted when saved and vetted when resolved at send time
+        url = f"http://localhost:{receiver.port}/h"
+        project_hash, tasks, _ = project_with_hook(api, url)
         submit(api, project_hash, tasks)
         failed = wait_status(api, project_hash, "failed")
         attempt = failed["attempts_log"][0]
@@ -69,9 +72,32 @@ def test_deliveries_go_through_the_egress_proxy(api: Api, proxy: ForwardProxy) -
 @pytest.mark.settings(allowed_target_networks=[])
 def test_the_guard_still_vets_targets_behind_the_proxy(api: Api, proxy: ForwardProxy) -> None:
     with Receiver() as receiver:
-        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        url = f"http://localhost:{receiver.port}/h"
+        project_hash, tasks, _ = project_with_hook(api, url)
         submit(api, project_hash, tasks)
         failed = wait_status(api, project_hash, "failed")
         assert failed["attempts_log"][0]["error_class"] == "ssrf_refused"
         assert proxy.relayed == []
         assert receiver.requests() == []
+
+
+@pytest.mark.settings(allowed_target_networks=[])
+def test_a_literal_private_address_is_refused_when_saved(api: Api) -> None:
+    dataset_hash, _ = api.dataset_with_units(1)
+    project_hash = api.create_project("p", [dataset_hash], workflow=basic_workflow())[
+        "project_hash"
+    ]
+    for url, reason in (
+        ("http://127.0.0.1:8080/h", "loopback"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://10.1.2.3/h", "private"),
+        ("http://0x7f.1/h", "loopback"),
+        ("http://[::ffff:192.168.0.1]/h", "private"),
+    ):
+        response = api.raw(
+            "PUT",
+            f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/webhook",
+            json={"url": url},
+        )
+        assert response.status_code == 422, url
+        assert reason in response.json()["error"]["message"], (url, response.json())

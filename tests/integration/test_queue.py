@@ -133,9 +133,17 @@ def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
             lease_seconds=10,
             limit=50,
             per_url=4,
-            saturated=[first[0].url],
+            busy={first[0].url: 4},
         )
     assert {c.url for c in saturated} == {u for u in {c.url for c in first} if u != first[0].url}
+    # a URL with 3 of its 4 slots busy gets one more, not another four
+    with qstore.db.write() as conn:
+        topped = queue.claim(
+            conn, "d", now=now + 11, lease_seconds=10, limit=50, per_url=4, busy={first[0].url: 3}
+        )
+    assert Counter(c.url for c in topped)[first[0].url] == 1
+    with qstore.db.write() as conn:
+        queue.release(conn, "d", [c.id for c in topped])
     # once a lease expires, the row is claimable again by someone else
     with qstore.db.write() as conn:
         later = queue.claim(conn, "c", now=now + 11, lease_seconds=10, limit=600, per_url=600)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,6 +52,15 @@ def install(app: FastAPI) -> None:
         log.warning("database unavailable: %s", str(exc).splitlines()[0])
         return problem(503, "unavailable", "the database is unreachable; try again shortly")
 
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        return problem(
+            422,
+            "invalid_input",
+            "the request holds a value the database cannot store "
+            "(a NUL character, a non-finite number or an out-of-range integer)",
+        )
+
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         return problem(409, "conflict", "a concurrent change conflicted with this request")
@@ -63,7 +72,10 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """Refuse bodies over 1 MiB with a 413, whether or not they announce their length."""
+    """Refuse bodies over 1 MiB (413) and NUL characters anywhere in the request (422).
+
+    Bodies are checked while they stream in, whether or not they announce their length.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -73,24 +85,40 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", ""):
+            response = problem(422, "invalid_input", "the URL path contains a NUL character")
+            await response(scope, receive, send)
+            return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await self._too_large(scope, receive, send)
                 return
         seen = 0
         refused = False
+        tail = b""
 
         async def limited() -> Message:
             # Answer 413 ourselves and tell the app the client left: the framework would
             # otherwise turn any exception raised while reading the body into a 400.
-            nonlocal seen, refused
+            nonlocal seen, refused, tail
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit and not refused:
+            if message["type"] == "http.request" and not refused:
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > self.limit:
                     refused = True
                     await self._too_large(scope, receive, send)
                     return {"type": "http.disconnect"}
+                # PostgreSQL cannot store NUL in text; refuse it on every backend alike.
+                window = tail + chunk
+                if b"\x00" in window or b"\\u0000" in window:
+                    refused = True
+                    response = problem(
+                        422, "invalid_input", "the request body contains a NUL character"
+                    )
+                    await response(scope, receive, send)
+                    return {"type": "http.disconnect"}
+                tail = window[-5:]
             return message
 
         async def guarded_send(message: Message) -> None:

@@ -64,7 +64,7 @@ class MoveIn(_In):
 
 class LabelRowPut(_In):
     labels: dict[str, Any]
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, le=2**31 - 1)
 
 
 class UserCreate(_In):

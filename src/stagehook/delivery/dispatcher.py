@@ -100,9 +100,7 @@ class Dispatcher:
         if free <= 0:
             return 0, 0
         batch = min(free, self.settings.claim_batch)
-        cap = self.settings.max_in_flight_per_url
-        saturated = [url for url, n in self._per_url.items() if n >= cap]
-        claimed = await asyncio.to_thread(self._claim, batch, saturated)
+        claimed = await asyncio.to_thread(self._claim, batch, dict(self._per_url))
         disabled = [c.id for c in claimed if not c.enabled]
         if disabled:
             await asyncio.to_thread(self._fail_disabled, disabled)
@@ -113,7 +111,7 @@ class Dispatcher:
                 self._inflight[item.id] = task
         return batch, len(claimed)
 
-    def _claim(self, batch: int, saturated: list[str]) -> list[queue.Claimed]:
+    def _claim(self, batch: int, busy: dict[str, int]) -> list[queue.Claimed]:
         with self.store.db.write() as conn:
             return queue.claim(
                 conn,
@@ -122,7 +120,7 @@ class Dispatcher:
                 lease_seconds=self.settings.lease_seconds,
                 limit=batch,
                 per_url=self.settings.max_in_flight_per_url,
-                saturated=saturated,
+                busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
 
@@ -254,14 +252,19 @@ class Dispatcher:
     async def _housekeeping(self) -> None:
         beat = self.settings.heartbeat_seconds
         since_purge = PURGE_SECONDS
+        judge = False  # the first beat only announces us; later ones may judge others
         while True:
             try:
-                await asyncio.to_thread(presence.heartbeat, self.store, self.worker_id, 3 * beat)
+                await asyncio.to_thread(
+                    presence.heartbeat, self.store, self.worker_id, 3 * beat, judge=judge
+                )
+                judge = True
                 if since_purge >= PURGE_SECONDS:
                     since_purge = 0.0
                     await asyncio.to_thread(purge, self.store)
-            except Exception:
-                log.exception("housekeeping failed; trying again shortly")
+            except Exception as exc:
+                judge = False
+                log.warning("housekeeping failed (%s); trying again shortly", _first_line(exc))
             await asyncio.sleep(beat)
             since_purge += beat
 

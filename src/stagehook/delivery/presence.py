@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from stagehook.store.context import Store
 from stagehook.store.db import WAKE_CHANNEL
@@ -24,28 +24,41 @@ from stagehook.store.tables import deliveries, workers
 log = logging.getLogger(__name__)
 
 
+def _insert(conn: Connection, worker_id: str, now: float) -> None:
+    conn.execute(
+        insert(workers).values(
+            worker_id=worker_id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
+        )
+    )
+
+
 def register(store: Store, worker_id: str) -> None:
     now = store.clock.now()
     with store.db.write() as conn:
         conn.execute(delete(workers).where(workers.c.worker_id == worker_id))
-        conn.execute(
-            insert(workers).values(
-                worker_id=worker_id,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                started_at=now,
-                heartbeat_at=now,
-            )
-        )
+        _insert(conn, worker_id, now)
 
 
-def heartbeat(store: Store, worker_id: str, stale_after: float) -> int:
-    """Refresh our heartbeat; hand back the leases of workers gone quiet. Returns that."""
+def heartbeat(store: Store, worker_id: str, stale_after: float, *, judge: bool) -> int:
+    """Refresh our heartbeat; hand back the leases of workers gone quiet. Returns that.
+
+    ``judge`` is False on the first beat after our own beat failed: after a database
+    outage everyone's heartbeat is old, and the others deserve a beat to catch up
+    before their live leases are taken from them.
+    """
     now = store.clock.now()
     with store.db.write() as conn:
-        conn.execute(
+        beat = conn.execute(
             update(workers).where(workers.c.worker_id == worker_id).values(heartbeat_at=now)
         )
+        if beat.rowcount == 0:  # others judged us dead while we were cut off: rejoin
+            _insert(conn, worker_id, now)
+        if not judge:
+            return 0
         dead = list(
             conn.execute(
                 select(workers.c.worker_id).where(workers.c.heartbeat_at < now - stale_after)

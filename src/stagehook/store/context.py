@@ -11,6 +11,9 @@ from stagehook.config import Settings
 from stagehook.errors import InvalidInput
 from stagehook.store.db import Database
 
+#: Largest id a database row can have (BIGINT); larger numbers in requests are refused.
+MAX_ID = 2**63 - 1
+
 
 @dataclass
 class Store:
@@ -32,6 +35,9 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+        value = int(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not valid; pass the next_cursor of a previous page") from exc
+    if not 0 <= value <= MAX_ID:
+        raise InvalidInput("cursor is not valid; pass the next_cursor of a previous page")
+    return value

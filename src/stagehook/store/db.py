@@ -81,20 +81,25 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction; commits on success, rolls back on any exception."""
+        woke = False
         if self.is_sqlite:
             with self._write_lock, self._connect() as conn:
                 conn.info["begin_mode"] = "IMMEDIATE"
                 try:
                     with conn.begin():
                         yield conn
+                    woke = conn.info.get("wake", False)
                 finally:
                     conn.info["begin_mode"] = "DEFERRED"
-                woke = conn.info.pop("wake", False)
+                    conn.info.pop("wake", None)  # a rollback must not mute the next commit
         else:
             with self._connect() as conn:
-                with conn.begin():
-                    yield conn
-                woke = conn.info.pop("wake", False)
+                try:
+                    with conn.begin():
+                        yield conn
+                    woke = conn.info.get("wake", False)
+                finally:
+                    conn.info.pop("wake", None)
         if woke:
             for listener in list(self._wake_listeners):
                 listener()

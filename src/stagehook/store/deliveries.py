@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select, update
 from stagehook.errors import InvalidInput, NotFound
 from stagehook.store import webhooks as hooks
 from stagehook.store.context import Store, decode_cursor, encode_cursor
-from stagehook.store.tables import deliveries, delivery_attempts, events
+from stagehook.store.tables import deliveries, delivery_attempts, events, webhooks
 
 STATUSES = ("pending", "retrying", "delivered", "failed")
 
@@ -119,6 +119,10 @@ def retry_delivery(store: Store, project_hash: str, delivery_id: int) -> dict[st
                 next_attempt_at=store.clock.now(),
                 retry_base=deliveries.c.attempts,
                 completed_at=None,
+                # the webhook may have moved since (fix the URL, then retry)
+                url=select(webhooks.c.url)
+                .where(webhooks.c.webhook_id == deliveries.c.webhook_id)
+                .scalar_subquery(),
             )
         )
         if result.rowcount == 0:

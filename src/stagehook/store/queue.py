@@ -14,7 +14,7 @@ fresh table of 5,000 due rows; the two steps take a few milliseconds).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, or_, select, text, update
@@ -25,8 +25,8 @@ from stagehook.store.tables import deliveries, delivery_attempts, endpoints, eve
 DUE = ("pending", "retrying")
 
 _CANDIDATES = """
-SELECT id FROM (
-  SELECT c.id, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
+SELECT id, url, rn FROM (
+  SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
     LEFT JOIN endpoints e ON e.url = d.url
@@ -100,15 +100,20 @@ def claim(
     lease_seconds: float,
     limit: int,
     per_url: int,
-    saturated: Sequence[str] = (),
+    busy: Mapping[str, int] | None = None,
     probe_interval: float = 30.0,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries, at most ``per_url`` per URL.
+    """Lease up to ``limit`` due deliveries, at most ``per_url`` per URL in flight.
+
+    ``busy`` counts the caller's requests already in flight per URL, so the cap holds
+    across claims, not just within one.
 
     URLs whose circuit is open yield one probe at a time: the first claimed row for such
     a URL is the probe and the rest are released again.
     """
     is_pg = conn.dialect.name == "postgresql"
+    busy = busy or {}
+    saturated = [url for url, n in busy.items() if n >= per_url]
     pick = text(
         _CANDIDATES.format(not_saturated="AND d.url NOT IN :saturated" if saturated else "")
     )
@@ -116,7 +121,9 @@ def claim(
     if saturated:
         pick = pick.bindparams(bindparam("saturated", expanding=True))
         params["saturated"] = list(saturated)
-    candidates = [row.id for row in conn.execute(pick, params)]
+    candidates = [
+        row.id for row in conn.execute(pick, params) if row.rn <= per_url - busy.get(row.url, 0)
+    ]
     if not candidates:
         return []
     statement = text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if is_pg else "")).bindparams(
@@ -147,6 +154,7 @@ def claim(
             webhooks.c.previous_secret,
             webhooks.c.previous_secret_expires_at,
             webhooks.c.enabled,
+            webhooks.c.deleted_at,
             endpoints.c.circuit_open,
         )
         .join(events, events.c.uid == deliveries.c.event_uid)
@@ -180,7 +188,8 @@ def claim(
                 attempts=r.attempts,
                 retry_base=r.retry_base,
                 created_at=r.created_at,
-                enabled=bool(r.enabled),
+                # a deleted webhook sends nothing more, like a disabled one
+                enabled=bool(r.enabled) and r.deleted_at is None,
                 probe=probe,
             )
         )
@@ -216,7 +225,7 @@ def fail_disabled(conn: Connection, worker: str, ids: Sequence[int], now: float)
                 lease_owner=None,
                 lease_expires_at=None,
                 completed_at=now,
-                last_error="webhook is disabled",
+                last_error="webhook is disabled or deleted",
             )
         )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from stagehook.delivery.guard import validate_webhook_url
+from stagehook.delivery.guard import TargetGuard, check_literal_target, validate_webhook_url
 from stagehook.delivery.signing import generate_secret
 from stagehook.errors import InvalidWorkflow, NotFound
 from stagehook.store.context import Store, new_hash
@@ -53,6 +53,9 @@ def require(conn: Connection, project_hash: str, stage_uuid: str) -> Any:
 def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str) -> Any:
     """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
     url = validate_webhook_url(url)
+    # A literal address the guard would refuse is refused now, with the reason, rather
+    # than at the first delivery; names are resolved (and vetted) only when sending.
+    check_literal_target(url, TargetGuard(store.settings.allowed_target_networks))
     existing = current(conn, project_hash, stage_uuid)
     ensure_endpoint(conn, url)
     if existing is not None:

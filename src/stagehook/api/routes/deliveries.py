@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from stagehook.api.deps import Cursor, Limit, ManagerRole, ProjectRole, StoreDep
 from stagehook.delivery.testsend import send_test_event
 from stagehook.store import deliveries
+from stagehook.store.context import MAX_ID
 from stagehook.store.deliveries import STATUSES
 
 router = APIRouter(prefix="/projects/{project_hash}", tags=["deliveries"])
 
 _WEBHOOK = "/workflow/stages/{stage_uuid}/webhook"
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class RecoverIn(BaseModel):
@@ -62,14 +64,14 @@ def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}")
 def get_delivery(
-    project_hash: str, delivery_id: int, store: StoreDep, _: ProjectRole
+    project_hash: str, delivery_id: DeliveryId, store: StoreDep, _: ProjectRole
 ) -> dict[str, Any]:
     return deliveries.get_delivery(store, project_hash, delivery_id)
 
 
 @router.post("/deliveries/{delivery_id}/retry")
 def retry_delivery(
-    project_hash: str, delivery_id: int, store: StoreDep, _: ManagerRole
+    project_hash: str, delivery_id: DeliveryId, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return deliveries.retry_delivery(store, project_hash, delivery_id)
 
