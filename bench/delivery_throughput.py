@@ -1,0 +1,275 @@
+"""End-to-end delivery throughput: store -> Dispatcher -> a real receiver answering 200.
+
+For each backend (SQLite, PostgreSQL) and each setting (batched: claim_batch=100,
+max_in_flight=64; unbatched: claim_batch=1, max_in_flight=1) this creates N events in a
+fresh scratch database, starts ``Dispatcher(store).run()`` in-process and times until the
+deliveries table says all N are delivered. The receiver (tests/support/receiver.py) runs
+in its own process on 127.0.0.1. Events are spread over ``--urls`` webhook URLs so the
+per-URL cap (default 8) does not cap the batched run at 8 in flight.
+
+    python bench/delivery_throughput.py                 # 5,000 events, both backends
+    python bench/delivery_throughput.py -n 1000 --backend sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    bulk_events,
+    count_writes,
+    machine,
+    make_project,
+    new_store,
+    pg_started_at,
+    pg_version,
+    receiver_process,
+    scratch_database,
+)
+from sqlalchemy import func, select
+
+from stagehook.delivery.dispatcher import Dispatcher
+from stagehook.delivery.outcome import AttemptResult
+from stagehook.delivery.sender import Sender
+from stagehook.store import queue
+from stagehook.store.context import Store
+from stagehook.store.tables import deliveries, delivery_attempts
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "batched": {"claim_batch": 100, "max_in_flight": 64},
+    "unbatched": {"claim_batch": 1, "max_in_flight": 1},
+}
+
+
+@dataclass
+class Result:
+    backend: str
+    config: str
+    events: int
+    seconds: float
+    writes: int
+    attempts: int
+    received: int
+    breakdown: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+@contextlib.contextmanager
+def breakdown() -> Iterator[dict[str, tuple[int, float]]]:
+    """Time spent in the queue functions the dispatcher calls (calls, seconds summed).
+
+    Sends overlap (many in flight), so their sum exceeds the wall time; the others run
+    one at a time per dispatcher (claims in the loop, records in the writer).
+    """
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    out: dict[str, tuple[int, float]] = {}
+    # whatever of these the queue module has now (the health step is part of record)
+    names = ("claim", "next_due", "record", "record_health", "_record_health")
+    originals: dict[str, Callable[..., object]] = {
+        n: getattr(queue, n) for n in names if hasattr(queue, n)
+    }
+
+    def timed(name: str, fn: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[name][0] += 1
+                totals[name][1] += time.perf_counter() - started
+
+        return wrapper
+
+    original_send = Sender.send
+
+    async def send(self: Sender, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
+        started = time.perf_counter()
+        try:
+            return await original_send(self, url, headers, body)
+        finally:
+            totals["send"][0] += 1
+            totals["send"][1] += time.perf_counter() - started
+
+    for name, fn in originals.items():
+        setattr(queue, name, timed(name, fn))
+    Sender.send = send  # type: ignore[method-assign]
+    try:
+        yield out
+    finally:
+        for name, fn in originals.items():
+            setattr(queue, name, fn)
+        Sender.send = original_send  # type: ignore[method-assign]
+        out.update({k: (int(v[0]), v[1]) for k, v in totals.items()})
+
+
+def _delivered(store: Store) -> int:
+    try:
+        with store.db.read() as conn:
+            query = select(func.count()).where(deliveries.c.status == "delivered")
+            return int(conn.execute(query).scalar_one())
+    except Exception:  # the server restarting under us: the run is retried, keep polling
+        return -1
+
+
+def _attempts(store: Store) -> int:
+    with store.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(delivery_attempts)).scalar_one())
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+async def run_one(
+    backend: str,
+    config: str,
+    events: int,
+    urls: int,
+    base_url: str,
+    out: Path,
+    timeout: float,
+    profile: bool,
+) -> Result:
+    with scratch_database(backend) as (database_url, data_dir):
+        store = new_store(database_url, data_dir, **CONFIGS[config])
+        try:
+            made = [make_project(store, f"{base_url}/hook/{i}") for i in range(urls)]
+            for i, project in enumerate(made):
+                bulk_events(store, project, events // urls + (1 if i < events % urls else 0))
+            received_before = _lines(out)
+            writes = count_writes(store)
+            dispatcher = Dispatcher(store, worker_id=f"bench-{config}")
+            timing: contextlib.AbstractContextManager[dict[str, tuple[int, float]]]
+            timing = breakdown() if profile else contextlib.nullcontext({})
+            with timing as spent:
+                started = time.perf_counter()
+                task = asyncio.create_task(dispatcher.run())
+                try:
+                    deadline = started + timeout
+                    while await asyncio.to_thread(_delivered, store) < events:
+                        if time.perf_counter() > deadline or task.done():
+                            raise RuntimeError(f"{backend}/{config}: not done in {timeout}s")
+                        await asyncio.sleep(0.05)
+                    seconds = time.perf_counter() - started
+                    write_count = writes()
+                finally:
+                    dispatcher.stop()
+                    await task
+            attempts = await asyncio.to_thread(_attempts, store)
+            received = _lines(out) - received_before
+        finally:
+            store.db.dispose()
+    return Result(backend, config, events, seconds, write_count, attempts, received, spent)
+
+
+async def run_stable(
+    backend: str, config: str, args: argparse.Namespace, base_url: str, out: Path
+) -> Result:
+    """``run_one``, again if the PostgreSQL server restarted meanwhile (shared machines)."""
+    for _ in range(3):
+        server = pg_started_at() if backend == "postgresql" else None
+        try:
+            result = await run_one(
+                backend,
+                config,
+                args.events,
+                args.urls,
+                base_url,
+                out,
+                args.timeout,
+                args.breakdown,
+            )
+        except Exception as exc:
+            if backend != "postgresql" or pg_started_at() == server:
+                raise
+            print(f"  ({backend} {config}: {type(exc).__name__}, server restarted; again)")
+            await asyncio.sleep(5)
+            continue
+        if server is None or pg_started_at() == server:
+            return result
+        print(f"  ({backend} {config}: server restarted during the run; again)")
+    raise RuntimeError(f"{backend} {config}: the server kept restarting")
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    results: list[Result] = []
+    out = Path(args.receiver_log)
+    out.unlink(missing_ok=True)
+    with receiver_process(out) as base_url:
+        for backend in args.backend:
+            for _ in range(args.repeat):
+                for config in args.config:
+                    result = await run_stable(backend, config, args, base_url, out)
+                    print(
+                        f"  {backend:10} {config:9} {result.events} events in "
+                        f"{result.seconds:6.2f}s = {result.rate:7.0f}/s, "
+                        f"{result.writes} write txns ({result.writes / result.events:.3f}/event), "
+                        f"{result.attempts} attempts, {result.received} received",
+                        flush=True,
+                    )
+                    for name, (calls, spent) in result.breakdown.items():
+                        print(
+                            f"      {name:15} {calls:6} calls {spent:7.2f}s "
+                            f"({spent / calls * 1000:6.2f} ms each, "
+                            f"{spent / result.seconds * 100:5.1f}% of the run)"
+                        )
+                    results.append(result)
+    out.unlink(missing_ok=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--events", type=int, default=5000)
+    parser.add_argument("--urls", type=int, default=8, help="webhook URLs to spread over")
+    parser.add_argument(
+        "--backend", action="append", choices=["sqlite", "postgresql"], help="repeatable"
+    )
+    parser.add_argument(
+        "--config", action="append", choices=list(CONFIGS), help="repeatable (default: both)"
+    )
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="time spent in claim/next_due/record/send"
+    )
+    parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
+    args = parser.parse_args()
+    args.backend = args.backend or ["sqlite", "postgresql"]
+    args.config = args.config or list(CONFIGS)
+    if "postgresql" in args.backend:
+        print(f"machine: {machine()}; PostgreSQL {pg_version()}")
+    else:
+        print(f"machine: {machine()}")
+    results = asyncio.run(main_async(args))
+
+    if len(args.config) < 2:
+        return
+    print("\nbackend     batched/s  unbatched/s  ratio  write txns/event (batched, unbatched)")
+    for backend in args.backend:
+        mine = [r for r in results if r.backend == backend]
+        fast = [r for r in mine if r.config == "batched"]
+        slow = [r for r in mine if r.config == "unbatched"]
+        fast_rate = sum(r.rate for r in fast) / len(fast)
+        slow_rate = sum(r.rate for r in slow) / len(slow)
+        fast_w = sum(r.writes / r.events for r in fast) / len(fast)
+        slow_w = sum(r.writes / r.events for r in slow) / len(slow)
+        print(
+            f"{backend:10} {fast_rate:10.0f} {slow_rate:12.0f} {fast_rate / slow_rate:6.1f}x"
+            f"  {fast_w:.3f}, {slow_w:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
