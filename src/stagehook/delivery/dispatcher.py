@@ -86,7 +86,11 @@ class Dispatcher:
                 requested, got = await self._fill()
                 if requested and got == requested:
                     continue  # a full batch: there is probably more due right now
-                timeout = await self._idle_timeout(got)
+                if len(self._inflight) >= self.settings.max_in_flight:
+                    # every slot is busy; a finishing delivery wakes the loop
+                    timeout = self.settings.poll_interval
+                else:
+                    timeout = await self._idle_timeout(got)
                 backoff = BACKOFF_START
             except Exception as exc:
                 # The database went away (restart, failover): keep going, back off.

@@ -29,10 +29,12 @@ SELECT id, url, rn FROM (
   SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
-    LEFT JOIN endpoints e ON e.url = d.url
     WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
       AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
-      AND (e.url IS NULL OR NOT e.circuit_open OR e.probe_after <= :now)
+      AND d.url NOT IN (
+        SELECT e.url FROM endpoints e
+        WHERE e.circuit_open AND (e.probe_after IS NULL OR e.probe_after > :now)
+      )
       {not_saturated}
     ORDER BY d.next_attempt_at LIMIT :scan
   ) c
@@ -319,30 +321,26 @@ def record(
     record_health(conn, results, now, failure_threshold, probe_interval, disable_after)
 
 
+# The status condition is spelled exactly as the partial index's, so SQLite uses it too
+# (a bound ``IN (?, ?)`` made it scan the whole table: 132 ms with 1M delivered rows).
+_NEXT_DUE = """
+SELECT MIN(CASE WHEN e.circuit_open AND e.probe_after > s.at THEN e.probe_after ELSE s.at END)
+FROM (
+  SELECT d.url,
+         CASE WHEN d.lease_expires_at >= :now AND d.lease_expires_at > d.next_attempt_at
+              THEN d.lease_expires_at ELSE d.next_attempt_at END AS at
+  FROM deliveries d
+  WHERE d.status IN ('pending', 'retrying')
+  ORDER BY d.next_attempt_at LIMIT 500
+) s LEFT JOIN endpoints e ON e.url = s.url
+"""
+
+
 def next_due(conn: Connection, now: float) -> float | None:
     """When a waiting delivery next becomes claimable (None when nothing waits).
 
     Leased rows count from their lease's end and rows behind an open circuit from the
     next probe, so a dispatcher never spins on work it cannot take.
     """
-    soonest = (
-        select(
-            deliveries.c.next_attempt_at,
-            deliveries.c.lease_expires_at,
-            endpoints.c.circuit_open,
-            endpoints.c.probe_after,
-        )
-        .outerjoin(endpoints, endpoints.c.url == deliveries.c.url)
-        .where(deliveries.c.status.in_(DUE))
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(500)
-    )
-    best: float | None = None
-    for row in conn.execute(soonest):
-        at = float(row.next_attempt_at)
-        if row.lease_expires_at is not None and row.lease_expires_at >= now:
-            at = max(at, float(row.lease_expires_at))
-        if row.circuit_open and row.probe_after is not None:
-            at = max(at, float(row.probe_after))
-        best = at if best is None else min(best, at)
-    return best
+    value = conn.execute(text(_NEXT_DUE), {"now": now}).scalar()
+    return float(value) if value is not None else None
