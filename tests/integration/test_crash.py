@@ -134,7 +134,9 @@ def test_a_silent_workers_leases_are_handed_back_without_waiting_for_expiry(
     db_url: str, tmp_path: Path
 ) -> None:
     """Leases last 10 minutes here; the heartbeat requeue moves the work within seconds."""
-    settings = Settings(data_dir=tmp_path, database_url=db_url)
+    settings = Settings(
+        data_dir=tmp_path, database_url=db_url, allowed_target_networks=["127.0.0.0/8"]
+    )
     store = open_store(settings, Clock())
     log = tmp_path / "workers.log"
     with Receiver() as receiver:
