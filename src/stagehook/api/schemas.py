@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stagehook.store.users import Role
 from stagehook.workflow.stages import Action, Workflow
@@ -14,6 +15,22 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _finite(value: Any) -> Any:
+    """JSON documents we store must be valid JSON everywhere: no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not valid JSON numbers")
+    if isinstance(value, dict):
+        for item in value.values():
+            _finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _finite(item)
+    return value
+
+
+FiniteJson = Annotated[dict[str, Any], AfterValidator(_finite)]
+
+
 class DatasetCreate(_In):
     title: str = Field(min_length=1, max_length=500)
 
@@ -21,7 +38,7 @@ class DatasetCreate(_In):
 class DataUnitIn(_In):
     title: str = Field(min_length=1, max_length=1000)
     uri: str | None = Field(default=None, max_length=2048)
-    metadata: dict[str, Any] | None = None
+    metadata: FiniteJson | None = None
 
 
 class DataUnitsCreate(_In):
@@ -63,7 +80,7 @@ class MoveIn(_In):
 
 
 class LabelRowPut(_In):
-    labels: dict[str, Any]
+    labels: FiniteJson
     version: int = Field(ge=0, le=2**31 - 1)
 
 
