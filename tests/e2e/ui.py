@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import ADMIN_KEY
+from tests.support.waiting import wait_until
 
 
 def sign_in_with_key(page: Page, key: str = ADMIN_KEY) -> None:
@@ -62,10 +62,4 @@ def save_workflow(page: Page) -> None:
 
 
 def wait_for(check: Callable[[], object], timeout: float = 15.0, what: str = "it") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_until(check, timeout, what)

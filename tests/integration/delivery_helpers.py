@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from tests.support.api import Api
+from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, basic_workflow
 
 
@@ -38,17 +37,6 @@ def deliveries(api: Api, project_hash: str, **params: Any) -> list[dict[str, Any
     return list(
         api.request("GET", f"/projects/{project_hash}/deliveries", params=params)["deliveries"]
     )
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def wait_status(api: Api, project_hash: str, status: str, timeout: float = 15.0) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from tests.integration.delivery_helpers import (
     project_with_hook,
     submit,
     wait_status,
-    wait_until,
 )
 from tests.support.api import Api
 from tests.support.receiver import Receiver, Response
+from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW
 
 
