@@ -69,6 +69,20 @@ def test_deliveries_go_through_the_egress_proxy(api: Api, proxy: ForwardProxy) -
 
 
 @pytest.mark.usefixtures("settings_with_proxy")
+def test_through_the_proxy_the_vetted_address_is_named_not_the_host(
+    api: Api, proxy: ForwardProxy
+) -> None:
+    """The proxy gets the address stagehook vetted, so it cannot resolve the name anew."""
+    with Receiver() as receiver:
+        url = f"http://localhost:{receiver.port}/h"
+        project_hash, tasks, _ = project_with_hook(api, url)
+        submit(api, project_hash, tasks)
+        wait_status(api, project_hash, "delivered")
+        assert proxy.relayed == [f"http://127.0.0.1:{receiver.port}/h"]
+        assert receiver.requests("/h")[0].headers["host"] == f"localhost:{receiver.port}"
+
+
+@pytest.mark.usefixtures("settings_with_proxy")
 @pytest.mark.settings(allowed_target_networks=[])
 def test_the_guard_still_vets_targets_behind_the_proxy(api: Api, proxy: ForwardProxy) -> None:
     with Receiver() as receiver:

@@ -51,7 +51,8 @@ class ForwardProxy:
             return web.Response(status=403, text="this test proxy relays to loopback only")
         self.relayed.append(target)
         body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+        # relay the Host header as sent, as forwarding proxies commonly do
+        headers = dict(request.headers)
         async with (
             aiohttp.ClientSession() as session,
             session.request(request.method, target, data=body, headers=headers) as answer,

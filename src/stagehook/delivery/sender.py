@@ -7,6 +7,7 @@ and 4 KiB kept, and every failure becomes an ``AttemptResult`` instead of an exc
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from datetime import UTC, datetime
 
@@ -77,11 +78,25 @@ class Sender:
     ) -> dict[str, str]:
         return build_headers(secrets, msg_id, datetime.now(UTC), body, USER_AGENT)
 
-    async def _vet_through_proxy(self, url: str) -> None:
+    async def _pin_for_proxy(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[URL, dict[str, str], str | None]:
+        """Through a proxy, name the vetted address, not the host name.
+
+        The proxy would otherwise resolve the name again, and a DNS-rebinding target
+        could answer differently the second time. The request keeps its ``Host`` header,
+        and TLS keeps the name for SNI and certificate checks (``server_hostname``).
+        """
         parsed = URL(url)
-        vet_url_target(parsed, self.guard)
-        if parsed.host and parse_ip_host(parsed.host) is None:
-            await self._resolver.resolve(parsed.host, parsed.port or 0)
+        host = parsed.raw_host or ""
+        if parse_ip_host(host) is not None:
+            return parsed, headers, None  # a literal address, vetted already
+        vetted = await self._resolver.resolve(host, parsed.port or 0, socket.AF_UNSPEC)
+        chosen = next((r for r in vetted if r["family"] == socket.AF_INET), vetted[0])
+        pinned = parsed.with_host(chosen["host"])
+        authority = host if parsed.is_default_port() else f"{host}:{parsed.port}"
+        tls_name = host if parsed.scheme == "https" else None
+        return pinned, {**headers, "host": authority}, tls_name
 
     async def send(self, url: str, headers: dict[str, str], body: bytes) -> AttemptResult:
         started = time.perf_counter()
@@ -91,14 +106,17 @@ class Sender:
 
         try:
             vet_url_target(url, self.guard)
+            target: str | URL = url
+            tls_name: str | None = None
             if self.settings.egress_proxy:
-                await self._vet_through_proxy(url)
+                target, headers, tls_name = await self._pin_for_proxy(url, headers)
             async with self.session.post(
-                url,
+                target,
                 data=body,
                 headers=headers,
                 allow_redirects=False,
                 proxy=self.settings.egress_proxy,
+                server_hostname=tls_name,
             ) as response:
                 excerpt = await self._excerpt(response)
                 retry_after = parse_retry_after(
