@@ -96,13 +96,14 @@ def test_410_gone_disables_the_webhook(api: Api) -> None:
 
 def test_retry_after_is_honoured_within_bounds(api: Api) -> None:
     with Receiver() as receiver:
-        receiver.script("/h", [Response.retry_after(429, "1")])
+        receiver.script("/h", [Response.retry_after(429, "30")])
         project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
         submit(api, project_hash, tasks)
         first, second = receiver.wait_for(2, "/h")
         gap = second.at - first.at
-        # schedule step 0.2 s; Retry-After 1 s is clamped to 2x = 0.4 s
-        assert 0.35 <= gap < 1.0
+        # schedule step 0.2 s: Retry-After 30 s is honoured (more than 0.2 s) but clamped
+        # to 2x = 0.4 s; unclamped it would wait 30 s
+        assert 0.35 <= gap < 5.0
 
 
 def test_redirect_is_not_followed(api: Api) -> None:
