@@ -15,6 +15,7 @@ from tests.e2e import ui
 from tests.e2e.conftest import Server, Shot
 from tests.support.api import Api
 from tests.support.receiver import Received, Receiver
+from tests.support.waiting import wait_until
 from tests.support.workflows import basic_workflow
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +115,7 @@ def test_task_from_annotate_to_complete_fires_both_webhooks(
         page.get_by_role("button", name="Submit").click()
         expect(page.get_by_text("1 task(s) submitted")).to_be_visible()
 
-        ui.wait_for(lambda: _events(annotate_rx, "/annotate", data_hash), what="the submit event")
+        wait_until(lambda: _events(annotate_rx, "/annotate", data_hash), what="the submit event")
         [submitted] = _events(annotate_rx, "/annotate", data_hash)
         assert submitted["event_type"] == "task_submitted_event"
         assert submitted["payload"]["project_hash"] == project_hash
@@ -129,7 +130,7 @@ def test_task_from_annotate_to_complete_fires_both_webhooks(
         row.get_by_role("button", name=re.compile("^Approve")).click()
         expect(page.get_by_text("1 task(s) approved")).to_be_visible()
         shot("approved")
-        ui.wait_for(lambda: _events(complete_rx, "/complete", data_hash), what="the complete event")
+        wait_until(lambda: _events(complete_rx, "/complete", data_hash), what="the complete event")
         [completed] = _events(complete_rx, "/complete", data_hash)
         assert completed["event_type"] == "task_completed_event"
         assert completed["payload"]["data_hash"] == data_hash

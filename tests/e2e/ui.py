@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import ADMIN_KEY
-from tests.support.waiting import wait_until
 
 
 def sign_in_with_key(page: Page, key: str = ADMIN_KEY) -> None:
@@ -59,7 +57,3 @@ def close_popup(page: Page) -> None:
 def save_workflow(page: Page) -> None:
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("[data-status]")).to_have_text(re.compile("Saved|All changes saved"))
-
-
-def wait_for(check: Callable[[], object], timeout: float = 15.0, what: str = "it") -> object:
-    return wait_until(check, timeout, what)

@@ -105,14 +105,9 @@ class Dispatcher:
             return 0, 0
         batch = min(free, self.settings.claim_batch)
         claimed = await asyncio.to_thread(self._claim, batch, dict(self._per_url))
-        disabled = [c.id for c in claimed if not c.enabled]
-        if disabled:
-            await asyncio.to_thread(self._fail_disabled, disabled)
         for item in claimed:
-            if item.enabled:
-                self._per_url[item.url] += 1
-                task = asyncio.create_task(self._deliver(item))
-                self._inflight[item.id] = task
+            self._per_url[item.url] += 1
+            self._inflight[item.id] = asyncio.create_task(self._deliver(item))
         return batch, len(claimed)
 
     def _claim(self, batch: int, busy: dict[str, int]) -> list[queue.Claimed]:
@@ -127,10 +122,6 @@ class Dispatcher:
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
-
-    def _fail_disabled(self, ids: list[int]) -> None:
-        with self.store.db.write() as conn:
-            queue.fail_disabled(conn, self.worker_id, ids, self.store.clock.now())
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:

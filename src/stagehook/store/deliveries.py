@@ -108,22 +108,27 @@ def get_delivery(store: Store, project_hash: str, delivery_id: int) -> dict[str,
     return data
 
 
+def _requeued(store: Store) -> dict[str, Any]:
+    """Due now, with a fresh retry schedule, to the webhook's current URL."""
+    return {
+        "status": "retrying",
+        "next_attempt_at": store.clock.now(),
+        "retry_base": deliveries.c.attempts,
+        "completed_at": None,
+        # the webhook may have moved since (fix the URL, then retry)
+        "url": select(webhooks.c.url)
+        .where(webhooks.c.webhook_id == deliveries.c.webhook_id)
+        .scalar_subquery(),
+    }
+
+
 def retry_delivery(store: Store, project_hash: str, delivery_id: int) -> dict[str, Any]:
     """Send again now with a fresh retry schedule; a delivered one is replayed (same uid)."""
     with store.db.write() as conn:
         result = conn.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id, deliveries.c.project_hash == project_hash)
-            .values(
-                status="retrying",
-                next_attempt_at=store.clock.now(),
-                retry_base=deliveries.c.attempts,
-                completed_at=None,
-                # the webhook may have moved since (fix the URL, then retry)
-                url=select(webhooks.c.url)
-                .where(webhooks.c.webhook_id == deliveries.c.webhook_id)
-                .scalar_subquery(),
-            )
+            .values(**_requeued(store))
         )
         if result.rowcount == 0:
             raise NotFound(f"delivery {delivery_id} does not exist in this project")
@@ -142,13 +147,7 @@ def recover_failed(store: Store, project_hash: str, stage_uuid: str, since: floa
                 deliveries.c.status == "failed",
                 deliveries.c.created_at >= since,
             )
-            .values(
-                status="retrying",
-                next_attempt_at=store.clock.now(),
-                retry_base=deliveries.c.attempts,
-                completed_at=None,
-                url=hook.url,
-            )
+            .values(**_requeued(store))
         )
         store.db.notify(conn)
     return int(result.rowcount or 0)

@@ -68,7 +68,6 @@ class Claimed:
     attempts: int
     retry_base: int
     created_at: float
-    enabled: bool
     probe: bool
 
 
@@ -111,7 +110,8 @@ def claim(
     across claims, not just within one.
 
     URLs whose circuit is open yield one probe at a time: the first claimed row for such
-    a URL is the probe and the rest are released again.
+    a URL is the probe and the rest are released again. Rows whose webhook is disabled or
+    deleted are failed here, in the same transaction, and never returned.
     """
     is_pg = conn.dialect.name == "postgresql"
     busy = busy or {}
@@ -168,7 +168,11 @@ def claim(
     claimed: list[Claimed] = []
     probing: set[str] = set()
     released: list[int] = []
+    stopped: list[int] = []
     for r in rows:
+        if not r.enabled or r.deleted_at is not None:
+            stopped.append(r.id)
+            continue
         probe = bool(r.circuit_open)
         if probe:
             if r.url in probing:
@@ -190,13 +194,13 @@ def claim(
                 attempts=r.attempts,
                 retry_base=r.retry_base,
                 created_at=r.created_at,
-                # a deleted webhook sends nothing more, like a disabled one
-                enabled=bool(r.enabled) and r.deleted_at is None,
                 probe=probe,
             )
         )
     if released:
         release(conn, worker, released)
+    if stopped:
+        _fail_stopped(conn, worker, stopped, now)
     if probing:
         conn.execute(
             update(endpoints)
@@ -216,20 +220,19 @@ def release(conn: Connection, worker: str, ids: Sequence[int]) -> None:
         )
 
 
-def fail_disabled(conn: Connection, worker: str, ids: Sequence[int], now: float) -> None:
-    """Deliveries of a disabled webhook stop here, failed and replayable."""
-    if ids:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
-            .values(
-                status="failed",
-                lease_owner=None,
-                lease_expires_at=None,
-                completed_at=now,
-                last_error="webhook is disabled or deleted",
-            )
+def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float) -> None:
+    """Deliveries of a disabled or deleted webhook stop here, failed and replayable."""
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
+        .values(
+            status="failed",
+            lease_owner=None,
+            lease_expires_at=None,
+            completed_at=now,
+            last_error="webhook is disabled or deleted",
         )
+    )
 
 
 def record(
