@@ -7,21 +7,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from stagehook.errors import Forbidden, NotFound
+from stagehook.errors import NotFound
+from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
-from stagehook.store.outbox import record_events
+from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
-from stagehook.store.users import MANAGER_ROLES, Principal, Role
 from stagehook.workflow import tasks as machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import StageType, TaskStatus
-
-#: Which project roles may act at which stage types (managers act anywhere).
-ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
-    Role.ANNOTATOR: frozenset({StageType.ANNOTATE}),
-    Role.REVIEWER: frozenset({StageType.REVIEW}),
-}
+from stagehook.workflow.stages import TaskStatus
 
 
 def _state(row: Any) -> machine.TaskState:
@@ -91,7 +85,7 @@ def _apply(
                 for t in outcome.transitions
             ],
         )
-    return record_events(conn, store, project_hash, outcome.events)
+    return write_events(conn, store, project_hash, outcome.events)
 
 
 def create_tasks(
@@ -213,12 +207,8 @@ def apply_stage_actions(
         stage = workflow.stage(stage_uuid)
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
-        allowed = ROLE_STAGE_TYPES.get(role)
-        if allowed is not None and stage.stage_type not in allowed:
-            raise Forbidden(
-                f"a {role.value} cannot act at {stage.stage_type} stage {stage.title!r}"
-            )
-        actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
+        require_role_at_stage(role, stage)
+        actor = machine.Actor(principal.username, may_override=may_override(role))
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
         uids = _apply(conn, store, project_hash, outcome, principal.username)
