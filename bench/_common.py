@@ -39,7 +39,7 @@ from stagehook.store.outbox.write import write_events
 from stagehook.store.tables import events, webhooks
 from stagehook.store.users import bootstrap_admin, list_users
 from stagehook.workflow.stages import Action, Workflow
-from stagehook.workflow.tasks import ActionRequest, EventIntent
+from stagehook.workflow.task_machine import ActionRequest, EventIntent
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # so ``tests.support.receiver`` (the real receiver) imports

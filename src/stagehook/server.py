@@ -13,7 +13,7 @@ from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.delivery.dispatcher import embedded
 from stagehook.runtime import bootstrap, open_store
-from stagehook.web import install as install_web
+from stagehook.web import install_ui
 
 
 def build_server_app(
@@ -23,7 +23,7 @@ def build_server_app(
     bootstrap(store)
     services: list[Service] = [embedded] if embedded_dispatcher else []
     app = create_app(store, services)
-    install_web(app, settings)
+    install_ui(app, settings)
     # Added last, so it runs first: an oversized body never reaches a session or a route.
     app.add_middleware(BodyLimit)
     return app

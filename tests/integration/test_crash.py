@@ -21,7 +21,7 @@ from stagehook.store.datasets import add_data_units, create_dataset
 from stagehook.store.tables import deliveries, events
 from stagehook.store.users import bootstrap_admin, list_users
 from stagehook.workflow.stages import Action, Workflow
-from stagehook.workflow.tasks import ActionRequest
+from stagehook.workflow.task_machine import ActionRequest
 from tests.support.processes import kill, start_worker, worker_env
 from tests.support.receiver import Receiver, Response
 from tests.support.workflows import ANNOTATE, basic_workflow

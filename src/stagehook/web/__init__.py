@@ -51,7 +51,7 @@ def session_secret(settings: Settings) -> str:
     return secret
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install_ui(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),

@@ -20,7 +20,7 @@ from stagehook.web.common import (
     web_router,
 )
 from stagehook.workflow.stages import Action, StageType, TaskStatus
-from stagehook.workflow.tasks import ACTION_STAGE_TYPES, ActionRequest
+from stagehook.workflow.task_machine import ACTION_STAGE_TYPES, ActionRequest
 
 router = web_router()
 

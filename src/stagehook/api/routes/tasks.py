@@ -10,7 +10,7 @@ from stagehook.api.deps import CurrentUser, Cursor, Limit, ProjectAdminRole, Pro
 from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
 from stagehook.store import labels, tasks
 from stagehook.workflow.stages import TaskStatus
-from stagehook.workflow.tasks import ActionRequest
+from stagehook.workflow.task_machine import ActionRequest
 
 router = APIRouter(prefix="/projects/{project_hash}", tags=["tasks"])
 

@@ -11,7 +11,7 @@ from stagehook.events import encode_event
 from stagehook.store.context import Store
 from stagehook.store.outbox.records import DUE_STATUSES, DeliveryStatus
 from stagehook.store.tables import deliveries, events, webhooks
-from stagehook.workflow.tasks import EventIntent
+from stagehook.workflow.task_machine import EventIntent
 
 
 def write_events(
