@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select, true
 
 from stagehook.errors import Forbidden, NotFound
 from stagehook.store.context import Store
 from stagehook.store.projects_read import project_row
-from stagehook.store.tables import memberships
+from stagehook.store.tables import datasets, memberships, projects
 from stagehook.workflow.stages import Stage, StageType
 
 
@@ -99,6 +99,19 @@ def may_override(role: Role) -> bool:
     return role in MANAGER_ROLES
 
 
+def visible_projects(principal: Principal) -> ColumnElement[bool]:
+    """The projects a principal finds in lists: admins all, others those they belong to."""
+    if principal.is_admin:
+        return true()
+    mine = select(memberships.c.project_hash).where(memberships.c.user_id == principal.user_id)
+    return projects.c.project_hash.in_(mine)
+
+
 def may_use_dataset(principal: Principal, created_by: str) -> bool:
     """Datasets are private to their creator (and admins)."""
     return principal.is_admin or created_by == principal.user_id
+
+
+def visible_datasets(principal: Principal) -> ColumnElement[bool]:
+    """The datasets a principal finds in lists (see ``may_use_dataset``)."""
+    return true() if principal.is_admin else datasets.c.created_by == principal.user_id

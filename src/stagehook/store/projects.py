@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from stagehook.errors import InvalidInput
-from stagehook.store.access import Principal, Role
+from stagehook.store.access import Principal, Role, visible_projects
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.datasets import require_dataset
 from stagehook.store.projects_read import load_workflow, project_row
@@ -120,13 +120,11 @@ def list_projects(
     store: Store, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = decode_cursor(cursor)
-    query = select(projects).where(projects.c.seq > after).order_by(projects.c.seq)
-    if not principal.is_admin:
-        query = query.where(
-            projects.c.project_hash.in_(
-                select(memberships.c.project_hash).where(memberships.c.user_id == principal.user_id)
-            )
-        )
+    query = (
+        select(projects)
+        .where(projects.c.seq > after, visible_projects(principal))
+        .order_by(projects.c.seq)
+    )
     with store.db.read() as conn:
         rows = conn.execute(query.limit(limit + 1)).all()
     page = [
