@@ -15,6 +15,7 @@ from stagehook.api.routes import (
     admin,
     datasets,
     deliveries,
+    export,
     media,
     meta,
     ontologies,
@@ -57,6 +58,7 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         admin,
         meta,
         ontologies,
+        export,
     ):
         app.include_router(module.router, prefix="/api/v1")
 
