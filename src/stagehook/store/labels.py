@@ -6,6 +6,7 @@ served whole (titles, link, size); a project without one keeps free-form JSON.
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -31,7 +32,8 @@ def unit_info(unit: Any, base_url: str = "") -> rows.UnitInfo:
         dataset_hash=unit.dataset_hash,
         dataset_title=unit.dataset_title,
         data_link=unit.uri or base_url + content_url(unit.data_hash),
-        mime_type=unit.mime_type,
+        # A referenced image was never read: its type is what its URI's extension says.
+        mime_type=unit.mime_type or (mimetypes.guess_type(unit.uri)[0] if unit.uri else None),
         width=unit.width,
         height=unit.height,
     )
