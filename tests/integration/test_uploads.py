@@ -146,3 +146,20 @@ def test_upload_dying_halfway_leaves_nothing(
     sock.close()
     wait_until(lambda: not any(tmp.iterdir()), timeout=10)
     assert unit_rows(store) == 0 and media_files(store) == []
+
+
+def test_body_ending_inside_a_file_is_refused(api: Api, store: Store) -> None:
+    dataset = api.create_dataset("photos")["dataset_hash"]
+    content = image_bytes()
+    body = (
+        b'--xyz\r\ncontent-disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
+        + content
+    )
+    response = api.raw(
+        "POST",
+        f"/datasets/{dataset}/uploads",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert response.status_code == 422 and "ended inside a file" in response.text
+    assert unit_rows(store) == 0 and media_files(store) == []
