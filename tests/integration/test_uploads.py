@@ -152,8 +152,7 @@ def test_body_ending_inside_a_file_is_refused(api: Api, store: Store) -> None:
     dataset = api.create_dataset("photos")["dataset_hash"]
     content = image_bytes()
     body = (
-        b'--xyz\r\ncontent-disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
-        + content
+        b'--xyz\r\ncontent-disposition: form-data; name="files"; filename="a.png"\r\n\r\n' + content
     )
     response = api.raw(
         "POST",
