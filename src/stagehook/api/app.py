@@ -19,8 +19,11 @@ from stagehook.api.public import HealthPublic
 from stagehook.api.routes import (
     datasets,
     deliveries,
+    export,
+    media,
     members,
     meta,
+    ontologies,
     projects,
     tasks,
     users,
@@ -43,6 +46,9 @@ ROUTERS = (
     members,
     users,
     meta,
+    media,
+    ontologies,
+    export,
 )
 
 

@@ -16,9 +16,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.routing import APIRoute
 
-from stagehook.api.deps import admin_user, current_principal, manager_role, project_admin_role
+from stagehook.api.deps import (
+    admin_user,
+    current_principal,
+    key_or_session,
+    manager_role,
+    project_admin_role,
+)
 from stagehook.api.errors import error_responses
 
+#: Dependencies that refuse a caller without a valid API key (or session) with a 401.
+SIGN_INS: frozenset[Callable[..., Any]] = frozenset({current_principal, key_or_session})
 #: Dependencies that refuse some callers with a 403.
 ROLE_CHECKS: frozenset[Callable[..., Any]] = frozenset(
     {admin_user, manager_role, project_admin_role}
@@ -36,7 +44,7 @@ def errors_of(dependant: Dependant) -> list[int]:
     """The error statuses an endpoint can answer with, from its dependencies and inputs."""
     calls = set(_calls(dependant))
     statuses = []
-    if current_principal in calls:
+    if calls & SIGN_INS:
         statuses.append(401)
     if calls & ROLE_CHECKS:
         statuses.append(403)

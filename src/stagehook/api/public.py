@@ -41,6 +41,12 @@ class DataUnitPublic(BaseModel):
     uri: str | None
     metadata: dict[str, Any] | None
     created_at: float
+    #: what an uploaded image's file is (None for a unit added by URI, unless given)
+    sha256: str | None
+    mime_type: str | None
+    size_bytes: int | None
+    width: int | None
+    height: int | None
 
 
 class DataUnitsPublic(BaseModel):
@@ -56,6 +62,8 @@ class WorkflowTemplatePublic(BaseModel):
     template_hash: str
     title: str
     workflow: Workflow
+    #: the ontology projects made from it label with, if any
+    ontology_hash: str | None
     created_at: float
 
 
@@ -78,6 +86,7 @@ class ProjectPublic(ProjectSummaryPublic):
     workflow_version: int
     dataset_hashes: list[str]
     workflow: Workflow
+    ontology_hash: str | None
 
 
 class ProjectDetailPublic(ProjectPublic):

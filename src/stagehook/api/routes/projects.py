@@ -13,7 +13,6 @@ from stagehook.api.public import ProjectDetailPublic, ProjectPublic, ProjectsPag
 from stagehook.api.schemas import ProjectCreate
 from stagehook.store import projects
 
-# Workflows leave out what they do not set (no ``"webhook": null``): exclude_none.
 router = APIRouter(prefix="/projects", tags=["projects"], route_class=DocumentedRoute)
 
 
@@ -21,7 +20,6 @@ router = APIRouter(prefix="/projects", tags=["projects"], route_class=Documented
     "",
     status_code=201,
     response_model=ProjectPublic,
-    response_model_exclude_none=True,
     responses=error_responses(404),
 )
 def create_project(body: ProjectCreate, store: StoreDep, user: CurrentUser) -> dict[str, Any]:
@@ -32,6 +30,7 @@ def create_project(body: ProjectCreate, store: StoreDep, user: CurrentUser) -> d
         body.dataset_hashes,
         body.workflow,
         body.workflow_template_hash,
+        body.ontology_hash,
     )
 
 
@@ -43,7 +42,7 @@ def list_projects(
     return {"projects": page, "next_cursor": next_cursor}
 
 
-@router.get("/{project_hash}", response_model=ProjectDetailPublic, response_model_exclude_none=True)
+@router.get("/{project_hash}", response_model=ProjectDetailPublic)
 def get_project(project_hash: str, store: StoreDep, role: ProjectRole) -> dict[str, Any]:
     data = projects.get_project(store, project_hash)
     data["your_role"] = role.value

@@ -12,20 +12,17 @@ from stagehook.api.public import WorkflowTemplatePublic, WorkflowTemplatesPage
 from stagehook.api.schemas import TemplateCreate
 from stagehook.store import workflow_templates
 
-# Workflows leave out what they do not set (no ``"webhook": null``): exclude_none.
 router = APIRouter(
     prefix="/workflow-templates", tags=["workflow templates"], route_class=DocumentedRoute
 )
 
 
-@router.post(
-    "", status_code=201, response_model=WorkflowTemplatePublic, response_model_exclude_none=True
-)
+@router.post("", status_code=201, response_model=WorkflowTemplatePublic)
 def create_template(body: TemplateCreate, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return workflow_templates.create_template(store, body.title, body.workflow)
+    return workflow_templates.create_template(store, body.title, body.workflow, body.ontology_hash)
 
 
-@router.get("", response_model=WorkflowTemplatesPage, response_model_exclude_none=True)
+@router.get("", response_model=WorkflowTemplatesPage)
 def list_templates(
     store: StoreDep, _: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -33,9 +30,7 @@ def list_templates(
     return {"workflow_templates": page, "next_cursor": next_cursor}
 
 
-@router.get(
-    "/{template_hash}", response_model=WorkflowTemplatePublic, response_model_exclude_none=True
-)
+@router.get("/{template_hash}", response_model=WorkflowTemplatePublic)
 def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
     return workflow_templates.get_template(store, template_hash)
 

@@ -14,13 +14,12 @@ from stagehook.api.schemas import SaveAsTemplate
 from stagehook.store import projects
 from stagehook.workflow.stages import Workflow
 
-# Workflows leave out what they do not set (no ``"webhook": null``): exclude_none.
 router = APIRouter(
     prefix="/projects/{project_hash}/workflow", tags=["workflows"], route_class=DocumentedRoute
 )
 
 
-@router.get("", response_model=Workflow, response_model_exclude_none=True)
+@router.get("", response_model=Workflow)
 def get_workflow(project_hash: str, store: StoreDep, _: ProjectRole) -> dict[str, Any]:
     return projects.get_workflow(store, project_hash)
 
@@ -28,7 +27,6 @@ def get_workflow(project_hash: str, store: StoreDep, _: ProjectRole) -> dict[str
 @router.put(
     "",
     response_model=Workflow,
-    response_model_exclude_none=True,
     responses=error_responses(409),
 )
 def put_workflow(
@@ -41,7 +39,6 @@ def put_workflow(
     "/save-as-template",
     status_code=201,
     response_model=WorkflowTemplatePublic,
-    response_model_exclude_none=True,
 )
 def save_as_template(
     project_hash: str, body: SaveAsTemplate, store: StoreDep, _: ManagerRole
