@@ -143,6 +143,17 @@ def test_import_names_a_broken_file_and_keeps_the_rest(
     assert [u["title"] for u in api.data_units(dataset)] == ["good.png"]
 
 
+def test_commands_report_refusals_in_one_line(server: tuple[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli(server[0], "import", str(out), "--dataset", "nope")
+    assert result.returncode == 1 and "404 not_found: dataset nope does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = cli(server[0], "export", "nope", "-o", str(out / "x.json"))
+    assert result.returncode == 1 and "404" in result.stderr
+    assert list(out.iterdir()) == []
+
+
 def test_export_command_writes_the_file(api: Api, server: tuple[str, Any], tmp_path: Path) -> None:
     project_hash, _, _ = labelled(api)
     out = tmp_path / "coco.json"
