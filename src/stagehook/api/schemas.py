@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from stagehook.labeling.ontology import Structure
 from stagehook.store.access import Role
 from stagehook.workflow.stages import Action, Workflow
 
@@ -116,3 +117,9 @@ class ApiKeyCreate(_In):
 class MembershipPut(_In):
     user_id: str = Field(min_length=1, max_length=64)
     role: Role
+
+
+class OntologyIn(_In):
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=2000)
+    structure: Structure
