@@ -61,7 +61,10 @@ def serve(
     from stagehook.server import build_server_app
 
     application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES (the app does it).
+    config = uvicorn.Config(
+        application, host=host, port=port, log_level="info", proxy_headers=False
+    )
     _GracefulServer(config).run()
 
 

@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import Form, Request, Response
 
 from stagehook.api.routes.meta import meta_document
-from stagehook.errors import StagehookError
-from stagehook.store import users
+from stagehook.errors import InvalidInput, StagehookError, TooManyRequests, Unauthorized
+from stagehook.store import sessions, throttle, users
 from stagehook.web.common import (
     StoreDep,
     WebAdmin,
     WebUser,
     back,
+    client_address,
     flash,
     render,
     sign_in,
+    sign_out,
     web_router,
 )
 
@@ -51,34 +53,61 @@ def signin(
     api_key: Text = "",
     next: Text = "/projects",
 ) -> Response:
+    address = client_address(request)
+    key = api_key.strip()
+    name = None if key else username.strip()
     try:
-        if api_key.strip():
-            principal = users.authenticate(store, api_key.strip())
-        else:
-            principal = users.authenticate_password(store, username.strip(), password)
+        throttle.check(store, name, address)
+        try:
+            if key:
+                principal, key_id = users.authenticate_key(store, key)
+            else:
+                principal, key_id = users.authenticate_password(store, name or "", password), None
+        except Unauthorized:
+            throttle.record_failure(store, name, address)
+            raise
     except StagehookError as exc:
-        return render(
+        page = render(
             request,
             "signin.html",
             status=exc.status,
             next=_local(next),
             username=username,
             error=exc.message,
-            key_error=bool(api_key.strip()),
+            key_error=bool(key),
         )
-    sign_in(request, principal)
+        if isinstance(exc, TooManyRequests):
+            page.headers["retry-after"] = str(exc.retry_after)
+        return page
+    if name is not None:
+        throttle.record_success(store, name)
+    sign_in(request, store, principal, key_id)
     return back(_local(next))
 
 
 @router.post("/signout")
-def signout(request: Request) -> Response:
-    request.session.clear()
+def signout(request: Request, store: StoreDep) -> Response:
+    sign_out(request, store)
     return back("/signin")
 
 
 @router.get("/settings")
-def settings_page(request: Request, store: StoreDep, _: WebUser) -> Response:
-    return render(request, "settings.html", meta=meta_document(store))
+def settings_page(request: Request, store: StoreDep, user: WebUser) -> Response:
+    return render(
+        request,
+        "settings.html",
+        meta=meta_document(store),
+        sessions=sessions.list_sessions(store, user.user_id),
+        this_session=request.state.session_id,
+        idle_hours=round(store.settings.session_idle_timeout / 3600, 1),
+    )
+
+
+@router.post("/settings/sessions/{session_id}/end")
+def end_own_session(request: Request, session_id: str, store: StoreDep, user: WebUser) -> Response:
+    sessions.revoke_session(store, user.user_id, session_id)
+    flash(request, "Session ended.")
+    return back("/settings#sessions")
 
 
 @router.post("/settings/password")
@@ -94,11 +123,16 @@ def change_password(
         flash(request, "the two new passwords differ", "error")
         return back("/settings#password")
     try:
-        users.set_password(store, user.user_id, password, current=current)
+        users.set_password(
+            store, user.user_id, password, current=current, keep_session=request.state.session_id
+        )
     except StagehookError as exc:
         flash(request, exc.message, "error")
     else:
-        flash(request, "Your password is set; use it to sign in next time.")
+        flash(
+            request,
+            "Your password is set; use it to sign in next time. Your other sessions ended.",
+        )
     return back("/settings#password")
 
 
@@ -106,7 +140,16 @@ def _users_page(request: Request, store: StoreDep, new_key: dict[str, str] | Non
     everyone = users.list_users(store)
     names = {u.user_id: u.username for u in everyone}
     keys = [dict(k, username=names.get(k["user_id"], "?")) for k in users.list_api_keys(store)]
-    return render(request, "users.html", users=everyone, keys=keys, new_key=new_key)
+    live = {u.user_id: sessions.list_sessions(store, u.user_id) for u in everyone}
+    return render(
+        request,
+        "users.html",
+        users=everyone,
+        keys=keys,
+        new_key=new_key,
+        sessions=live,
+        deactivated=users.deactivated_ids(store),
+    )
 
 
 @router.get("/admin/users")
@@ -144,6 +187,35 @@ def reset_password(
         flash(request, exc.message, "error")
     else:
         flash(request, "Password set.")
+    return back("/admin/users")
+
+
+@router.post("/admin/users/{user_id}/sessions/{session_id}/end")
+def end_user_session(
+    request: Request, user_id: str, session_id: str, store: StoreDep, _: WebAdmin
+) -> Response:
+    try:
+        sessions.revoke_session(store, user_id, session_id)
+    except StagehookError as exc:
+        flash(request, exc.message, "error")
+    else:
+        flash(request, "Session ended.")
+    return back("/admin/users")
+
+
+@router.post("/admin/users/{user_id}/active")
+def set_user_active(
+    request: Request, user_id: str, store: StoreDep, admin: WebAdmin, active: Text = ""
+) -> Response:
+    try:
+        if user_id == admin.user_id and not active:
+            raise InvalidInput("you cannot deactivate yourself")
+        user = users.set_active(store, user_id, bool(active))
+    except StagehookError as exc:
+        flash(request, exc.message, "error")
+    else:
+        state = "reactivated" if active else "deactivated; their sessions ended"
+        flash(request, f"User {user.username} {state}.")
     return back("/admin/users")
 
 
