@@ -15,6 +15,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from stagehook.delivery import metrics, presence
 from stagehook.delivery.outcome import AttemptResult, decide
@@ -22,6 +23,7 @@ from stagehook.delivery.retention import purge
 from stagehook.delivery.sender import Sender
 from stagehook.store import queue
 from stagehook.store.context import Store
+from stagehook.store.secret_box import secret_box
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class Dispatcher:
 
     def _claim(self, batch: int, busy: dict[str, int]) -> list[queue.Claimed]:
         with self.store.db.write() as conn:
-            return queue.claim(
+            claimed = queue.claim(
                 conn,
                 self.worker_id,
                 now=self.store.clock.now(),
@@ -122,6 +124,9 @@ class Dispatcher:
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
+        # Secrets are stored encrypted; they exist in clear only in memory, to sign.
+        box = secret_box(self.settings)
+        return [replace(c, secrets=tuple(box.open(s) for s in c.secrets)) for c in claimed]
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:

@@ -12,12 +12,14 @@ from stagehook.errors import InvalidWorkflow, NotFound
 from stagehook.store.context import Store, new_hash
 from stagehook.store.health import ensure_endpoint
 from stagehook.store.projects_read import load_workflow
+from stagehook.store.secret_box import SecretBox, secret_box
 from stagehook.store.tables import deliveries, endpoints, webhooks
 from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
 
 
-def public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
+def public(row: Any, box: SecretBox | None = None) -> dict[str, Any]:
+    """The API shape; with ``box``, the decrypted signing secret too."""
     data: dict[str, Any] = {
         "webhook_id": row.webhook_id,
         "project_hash": row.project_hash,
@@ -28,8 +30,8 @@ def public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
         "failing_since": row.failing_since,
         "created_at": row.created_at,
     }
-    if with_secret:
-        data["signing_secret"] = row.secret
+    if box is not None:
+        data["signing_secret"] = box.open(row.secret)
     return data
 
 
@@ -82,7 +84,7 @@ def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, u
                 project_hash=project_hash,
                 stage_uuid=stage_uuid,
                 url=url,
-                secret=generate_secret(),
+                secret=secret_box(store.settings).seal(generate_secret()),
                 enabled=True,
                 created_at=store.clock.now(),
             )
@@ -110,7 +112,8 @@ def set_stage_webhook(store: Store, project_hash: str, stage_uuid: str, url: str
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
         if stage.stage_type not in WEBHOOK_STAGE_TYPES:
             raise InvalidWorkflow(WEBHOOK_STAGE_MESSAGE)
-        return public(upsert(conn, store, project_hash, stage_uuid, url))
+        row = upsert(conn, store, project_hash, stage_uuid, url)
+    return public(row, secret_box(store.settings))
 
 
 def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> None:
@@ -121,7 +124,8 @@ def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> No
 
 def get_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
     with store.db.read() as conn:
-        return public(require(conn, project_hash, stage_uuid))
+        row = require(conn, project_hash, stage_uuid)
+    return public(row, secret_box(store.settings))
 
 
 def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
@@ -132,13 +136,14 @@ def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str,
             update(webhooks)
             .where(webhooks.c.webhook_id == row.webhook_id)
             .values(
-                secret=generate_secret(),
+                secret=secret_box(store.settings).seal(generate_secret()),
                 previous_secret=row.secret,
                 previous_secret_expires_at=store.clock.now()
                 + store.settings.secret_rotation_grace_seconds,
             )
         )
-        return public(require(conn, project_hash, stage_uuid))
+        row = require(conn, project_hash, stage_uuid)
+    return public(row, secret_box(store.settings))
 
 
 def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool) -> dict[str, Any]:
@@ -153,7 +158,8 @@ def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool)
                 failing_since=None,
             )
         )
-        return public(require(conn, project_hash, stage_uuid))
+        row = require(conn, project_hash, stage_uuid)
+    return public(row, secret_box(store.settings))
 
 
 def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any]]:
@@ -172,7 +178,7 @@ def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any
         ).all()
     result = []
     for r in rows:
-        data = public(r, with_secret=False)
+        data = public(r)
         data.update(
             consecutive_failures=r.consecutive_failures or 0,
             circuit_open=bool(r.circuit_open),
