@@ -13,6 +13,7 @@ from stagehook import __version__
 from stagehook.api import errors
 from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
 from stagehook.delivery.metrics import QueueCollector
+from stagehook.inputs import JsonBodyGuard
 from stagehook.store.context import Store
 from stagehook.web import install as install_web
 
@@ -34,6 +35,9 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         version=__version__,
         description="Annotation workflow server whose stages fire durable, signed webhooks.",
         lifespan=lifespan,
+        # Served by stagehook.web.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     errors.install(app)
@@ -56,5 +60,6 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         return PlainTextResponse(body.decode(), media_type=CONTENT_TYPE_LATEST)
 
     install_web(app, store.settings)
+    app.add_middleware(JsonBodyGuard)
     app.add_middleware(errors.BodyLimit)
     return app

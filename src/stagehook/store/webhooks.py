@@ -52,12 +52,18 @@ def require(conn: Connection, project_hash: str, stage_uuid: str) -> Any:
     return row
 
 
-def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str) -> Any:
-    """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
+def vet_url(store: Store, url: str) -> str:
+    """The one check for a webhook URL, wherever one is saved (projects, templates)."""
     url = validate_webhook_url(url)
     # A literal address the guard would refuse is refused now, with the reason, rather
     # than at the first delivery; names are resolved (and vetted) only when sending.
     check_literal_target(url, TargetGuard(store.settings.allowed_target_networks))
+    return url
+
+
+def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str) -> Any:
+    """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
+    url = vet_url(store, url)
     existing = current(conn, project_hash, stage_uuid)
     ensure_endpoint(conn, url)
     if existing is not None:

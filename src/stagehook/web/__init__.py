@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stagehook.config import Settings
-from stagehook.web import auth, deliveries, editor, projects, tasks
+from stagehook.web import api_docs, auth, deliveries, editor, projects, tasks
 from stagehook.web.cookies import SecureCookies
 
 SECRET_FILE = "session-secret"
@@ -54,5 +54,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     # Client address and scheme from X-Forwarded-* only when a configured proxy sent them.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (auth, projects, editor, tasks, deliveries):
+    for module in (auth, projects, editor, tasks, deliveries, api_docs):
         app.include_router(module.router)

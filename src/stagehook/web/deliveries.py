@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
+from stagehook.api.routes.deliveries import DeliveryId
 from stagehook.errors import InvalidInput, StagehookError
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
 from stagehook.store import deliveries, projects
@@ -108,7 +109,7 @@ def deliveries_page(
 
 @router.get("/projects/{project_hash}/deliveries/{delivery_id}")
 def delivery_page(
-    request: Request, project_hash: str, delivery_id: int, store: StoreDep, user: WebUser
+    request: Request, project_hash: str, delivery_id: DeliveryId, store: StoreDep, user: WebUser
 ) -> Response:
     role = project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
@@ -134,7 +135,7 @@ def delivery_page(
 def retry(
     request: Request,
     project_hash: str,
-    delivery_id: int,
+    delivery_id: DeliveryId,
     store: StoreDep,
     user: WebUser,
     return_to: Annotated[str, Form(max_length=2048)] = "",
