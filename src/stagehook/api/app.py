@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from stagehook import __version__
 from stagehook.api import errors
+from stagehook.api.methods import HeadAsGet
 from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
 from stagehook.delivery.metrics import QueueCollector
 from stagehook.inputs import JsonBodyGuard
@@ -61,5 +62,6 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
 
     install_web(app, store.settings)
     app.add_middleware(JsonBodyGuard)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(errors.BodyLimit)
     return app

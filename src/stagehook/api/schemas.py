@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from stagehook.store.users import Role
 from stagehook.workflow.stages import Action, Workflow
@@ -81,12 +81,12 @@ class MoveIn(_In):
 
 class LabelRowPut(_In):
     labels: FiniteJson
-    version: int = Field(ge=0, le=2**31 - 1)
+    version: StrictInt = Field(ge=0, le=2**31 - 1)
 
 
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=200)
-    is_admin: bool = False
+    is_admin: StrictBool = False
     password: str | None = Field(default=None, min_length=8, max_length=200)
 
 

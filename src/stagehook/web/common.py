@@ -33,6 +33,7 @@ from stagehook.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from stagehook.inputs import check_text
 from stagehook.store import sessions
 from stagehook.store.context import Store
 from stagehook.store.projects import require_access
@@ -133,22 +134,29 @@ def csrf_token(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    """Every unsafe request carries the session's token, as a form field or a header."""
+    """Every unsafe request carries the session's token, as a form field or a header.
+
+    Form fields also pass the one text rule the API applies (no NUL, no lone surrogate),
+    so no form can store what the API would refuse.
+    """
     if request.method in SAFE_METHODS:
         return
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")
     content_type = request.headers.get("content-type", "")
-    if sent is None and content_type.startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        value = (await request.form()).get("csrf")
+    is_form = content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    form = await request.form() if is_form else None
+    if sent is None and form is not None:
+        value = form.get("csrf")
         sent = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
         raise Forbidden(
             "this form has expired or did not come from a stagehook page; "
             "reload the page and try again"
         )
+    for name, value in form.multi_items() if form is not None else ():
+        if isinstance(value, str):
+            check_text(value, f"the form field {name[:40]!r}")
 
 
 def client_address(request: Request) -> str | None:

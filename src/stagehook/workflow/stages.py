@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class StageType(StrEnum):
@@ -62,7 +62,7 @@ class WebhookSpec(_Frozen):
 class Pathway(_Frozen):
     name: str = Field(min_length=1, max_length=200)
     destination_uuid: str = Field(min_length=1, max_length=64)
-    percentage: int | None = Field(default=None, ge=0, le=100)
+    percentage: StrictInt | None = Field(default=None, ge=0, le=100)
 
 
 class Stage(_Frozen):
