@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.conftest import Server, Shot
+from tests.support.browser import Server, Shot
 
 pytestmark = pytest.mark.e2e
 

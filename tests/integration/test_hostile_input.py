@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from stagehook.store.context import Store
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.web import WebClient
 from tests.support.workflows import basic_workflow
 from tests.support.world import World, api_routes, build_world, route_table, ui_routes

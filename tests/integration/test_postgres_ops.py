@@ -13,9 +13,9 @@ from alembic.script import ScriptDirectory
 
 from stagehook.store.context import Store
 from stagehook.store.migrate import alembic_config
-from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
 from tests.support.api import Api
 from tests.support.backends import PG_ADMIN_URL
+from tests.support.deliveries import project_with_hook, submit, wait_status
 from tests.support.processes import kill, start_worker, worker_env
 from tests.support.receiver import Receiver
 

@@ -13,9 +13,8 @@ from stagehook.server import build_server_app
 from stagehook.store.context import Store
 from stagehook.store.secret_box import KEY_FILE, SecretBox, SecretKeyMismatch, rekey
 from stagehook.store.tables import webhooks
-from tests.integration.conftest import ADMIN_KEY
-from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.deliveries import project_with_hook, submit, wait_status
 from tests.support.receiver import Receiver
 from tests.support.server import serve_app
 from tests.support.workflows import ANNOTATE

@@ -11,8 +11,7 @@ import pytest
 
 from stagehook.clock import FakeClock
 from stagehook.store.context import Store
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.processes import free_port, kill, start_api, worker_env
 from tests.support.waiting import wait_until
 from tests.support.web import WebClient

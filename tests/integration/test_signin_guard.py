@@ -6,8 +6,7 @@ import pytest
 
 from stagehook.clock import FakeClock
 from stagehook.store.context import Store
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.web import COOKIE, WebClient
 
 

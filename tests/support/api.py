@@ -8,6 +8,9 @@ import httpx
 
 from stagehook.client import Client
 
+#: The admin key the integration suite's server is bootstrapped with.
+ADMIN_KEY = "shk_test_admin_key"
+
 
 class Api(Client):
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

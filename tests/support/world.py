@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from stagehook.api.app import create_app
 from stagehook.store.context import Store
+from stagehook.web import install_ui
 from tests.support.api import Api
 from tests.support.workflows import ANNOTATE, basic_workflow
 
@@ -86,8 +87,10 @@ def build_world(api: Api) -> World:
 
 
 def route_table(store: Store) -> FastAPI:
-    """The app's routes, as the server has them (nothing started)."""
-    return create_app(store)
+    """The app's routes, API and UI, as the server composes them (nothing started)."""
+    app = create_app(store)
+    install_ui(app, store.settings)
+    return app
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:

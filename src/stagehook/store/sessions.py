@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, update
 
 from stagehook.errors import NotFound
+from stagehook.store.access import Principal
 from stagehook.store.context import Store, new_hash
-from stagehook.store.principal import Principal
 from stagehook.store.tables import sessions, users
 
 #: ``last_seen_at`` is written at most this often per session (a write per request

@@ -1,4 +1,4 @@
-"""The server-rendered web UI, mounted on the API's FastAPI app."""
+"""The server-rendered web UI; ``server.py`` mounts it beside the API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,21 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stagehook.config import Settings
-from stagehook.web import api_docs, auth, deliveries, editor, projects, tasks
+from stagehook.web import (
+    api_docs,
+    auth,
+    datasets,
+    deliveries,
+    members,
+    meta,
+    projects,
+    sessions,
+    tasks,
+    users,
+    webhooks,
+    workflow_templates,
+    workflows,
+)
 from stagehook.web.cookies import SecureCookies
 
 SECRET_FILE = "session-secret"
@@ -40,7 +54,7 @@ def session_secret(settings: Settings) -> str:
     return secret
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install_ui(app: FastAPI, settings: Settings) -> None:
     # The cookie only carries the session token (and CSRF token, flashes); the server
     # decides whether the session is alive (stagehook.store.sessions).
     app.add_middleware(
@@ -54,5 +68,19 @@ def install(app: FastAPI, settings: Settings) -> None:
     # Client address and scheme from X-Forwarded-* only when a configured proxy sent them.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (auth, projects, editor, tasks, deliveries, api_docs):
+    for module in (
+        auth,
+        meta,
+        users,
+        projects,
+        members,
+        datasets,
+        workflows,
+        workflow_templates,
+        webhooks,
+        tasks,
+        deliveries,
+        sessions,
+        api_docs,
+    ):
         app.include_router(module.router)

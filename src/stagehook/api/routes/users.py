@@ -1,4 +1,4 @@
-"""Admin endpoints: users, API keys and project memberships."""
+"""Users and their API keys (admins only)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from stagehook.api.deps import AdminRole, AdminUser, Cursor, Limit, StoreDep
-from stagehook.api.schemas import ApiKeyCreate, MembershipPut, UserCreate
+from stagehook.api.deps import AdminUser, Cursor, Limit, StoreDep
+from stagehook.api.schemas import ApiKeyCreate, UserCreate
 from stagehook.errors import InvalidInput
 from stagehook.store import users
 from stagehook.store.context import decode_cursor, encode_cursor
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["users"])
 
 
 @router.post("/users", status_code=201)
@@ -63,11 +63,3 @@ def deactivate_user(user_id: str, store: StoreDep, admin: AdminUser) -> dict[str
 def reactivate_user(user_id: str, store: StoreDep, _: AdminUser) -> dict[str, Any]:
     user = users.set_active(store, user_id, True)
     return {"user_id": user.user_id, "username": user.username, "active": True}
-
-
-@router.put("/projects/{project_hash}/members", status_code=200)
-def put_member(
-    project_hash: str, body: MembershipPut, store: StoreDep, _: AdminRole
-) -> dict[str, Any]:
-    users.set_membership(store, project_hash, body.user_id, body.role)
-    return {"project_hash": project_hash, "user_id": body.user_id, "role": body.role.value}
