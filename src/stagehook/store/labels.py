@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from stagehook.errors import Conflict, NotFound
+from stagehook.store.access import Principal, Role, require_label_editor
 from stagehook.store.context import Store
 from stagehook.store.tables import label_rows
 
@@ -35,10 +36,20 @@ def get_label_row(store: Store, project_hash: str, label_hash: str) -> dict[str,
 
 
 def put_label_row(
-    store: Store, project_hash: str, label_hash: str, labels: dict[str, Any], version: int
+    store: Store,
+    project_hash: str,
+    label_hash: str,
+    labels: dict[str, Any],
+    version: int,
+    editor: tuple[Principal, Role],
 ) -> dict[str, Any]:
-    """Store labels if ``version`` is the current one; a stale version is a 409."""
+    """Store labels if ``version`` is the current one; a stale version is a 409.
+
+    ``editor`` must be allowed to edit the task where it rests now (checked in the same
+    transaction, so a task that just moved on is not edited at its old stage's rules).
+    """
     with store.db.write() as conn:
+        require_label_editor(conn, *editor, project_hash, label_hash)
         result = conn.execute(
             update(label_rows)
             .where(

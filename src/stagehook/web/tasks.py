@@ -191,7 +191,7 @@ def save_labels(
 
     The form is checked by the API's own rules: the JSON layer, then ``LabelRowPut``.
     """
-    require_project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     try:
         parsed = decode_json(labels_json or "{}", "the labels")
@@ -200,7 +200,9 @@ def save_labels(
         if not version.strip().isdigit():
             raise InvalidInput("version: reload the task; the form's version is not a number")
         body = validated(LabelRowPut, {"labels": parsed, "version": int(version)})
-        labels.put_label_row(store, project_hash, task["label_hash"], body.labels, body.version)
+        labels.put_label_row(
+            store, project_hash, task["label_hash"], body.labels, body.version, (user, role)
+        )
     except StagehookError as exc:
         return _task_page(
             request,

@@ -79,6 +79,14 @@ def get_label_row(
 
 @router.put("/label-rows/{label_hash}")
 def put_label_row(
-    project_hash: str, label_hash: str, body: LabelRowPut, store: StoreDep, _: ProjectRole
+    project_hash: str,
+    label_hash: str,
+    body: LabelRowPut,
+    store: StoreDep,
+    user: CurrentUser,
+    role: ProjectRole,
 ) -> dict[str, Any]:
-    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version)
+    """Who may edit labels depends on where the task rests (docs/security.md)."""
+    return labels.put_label_row(
+        store, project_hash, label_hash, body.labels, body.version, (user, role)
+    )
