@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -46,14 +46,18 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
                 raise ApiError(response.status_code, error["code"], error["message"])
             except (ValueError, KeyError, TypeError):
                 raise ApiError(response.status_code, "http_error", response.text) from None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        self._check(response)
         return response.json() if response.content else None
 
     def paginate(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -76,6 +80,49 @@ class Client:
         body = self.request("POST", f"/datasets/{dataset_hash}/data-units", json={"items": items})
         return list(body["data_units"])
 
+    def upload_images(
+        self, dataset_hash: str, files: Sequence[tuple[str, bytes | BinaryIO]]
+    ) -> list[dict[str, Any]]:
+        """Upload images (name, bytes or an open binary file); file objects are streamed."""
+        parts = [("files", (name, content)) for name, content in files]
+        body = self.request("POST", f"/datasets/{dataset_hash}/uploads", files=parts)
+        return list(body["data_units"])
+
+    def data_units(self, dataset_hash: str, *, sha256: str | None = None) -> Iterator[Any]:
+        path = f"/datasets/{dataset_hash}/data-units"
+        return self.paginate(path, "data_units", sha256=sha256, limit=500)
+
+    def export(
+        self,
+        project_hash: str,
+        format: str = "encord",
+        *,
+        stage_uuid: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[bytes]:
+        """The export file, chunk by chunk, as the server streams it."""
+        params = {"format": format, "stage_uuid": stage_uuid, "status": status}
+        query = {k: v for k, v in params.items() if v is not None}
+        with self.http.stream("GET", f"/projects/{project_hash}/export", params=query) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            yield from response.iter_bytes()
+
+    # ontologies
+    def create_ontology(self, title: str, structure: dict[str, Any]) -> dict[str, Any]:
+        body = {"title": title, "structure": structure}
+        return dict(self.request("POST", "/ontologies", json=body))
+
+    def get_ontology(self, ontology_hash: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/ontologies/{ontology_hash}"))
+
+    def put_ontology(
+        self, ontology_hash: str, title: str, structure: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = {"title": title, "structure": structure}
+        return dict(self.request("PUT", f"/ontologies/{ontology_hash}", json=body))
+
     # templates and projects
     def create_template(self, title: str, workflow: dict[str, Any]) -> dict[str, Any]:
         body = {"title": title, "workflow": workflow}
@@ -88,12 +135,15 @@ class Client:
         *,
         workflow: dict[str, Any] | None = None,
         workflow_template_hash: str | None = None,
+        ontology_hash: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"title": title, "dataset_hashes": list(dataset_hashes)}
         if workflow is not None:
             body["workflow"] = workflow
         if workflow_template_hash is not None:
             body["workflow_template_hash"] = workflow_template_hash
+        if ontology_hash is not None:
+            body["ontology_hash"] = ontology_hash
         return dict(self.request("POST", "/projects", json=body))
 
     def get_workflow(self, project_hash: str) -> dict[str, Any]:

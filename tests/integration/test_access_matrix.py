@@ -15,10 +15,11 @@ import pytest
 
 from stagehook.store.context import Store
 from tests.support.api import ADMIN_KEY, Api
+from tests.support.labeling import image_bytes, ontology_structure
 from tests.support.web import WebClient
 from tests.support.world import World, api_routes, build_world, route_table, ui_routes
 
-PUBLIC, USER, DATASET, GLOBAL_ADMIN, MEMBER, MANAGER, PROJECT_ADMIN = (
+PUBLIC, USER, DATASET, GLOBAL_ADMIN, MEMBER, MANAGER, PROJECT_ADMIN, OWNER = (
     "public",
     "user",
     "dataset owner",
@@ -26,6 +27,7 @@ PUBLIC, USER, DATASET, GLOBAL_ADMIN, MEMBER, MANAGER, PROJECT_ADMIN = (
     "member",
     "manager",
     "project admin",
+    "ontology owner",
 )
 _P = "/api/v1/projects/{project_hash}"
 _HOOK = _P + "/workflow/stages/{stage_uuid}/webhook"
@@ -71,6 +73,13 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", _HOOK + "/test"): MANAGER,
     ("POST", _P + "/deliveries/{delivery_id}/retry"): MANAGER,
     ("PUT", _P + "/members"): PROJECT_ADMIN,
+    ("GET", _P + "/export"): MEMBER,
+    ("POST", "/api/v1/datasets/{dataset_hash}/uploads"): DATASET,
+    ("GET", "/api/v1/data-units/{data_hash}/content"): MEMBER,
+    ("GET", "/api/v1/ontologies"): USER,
+    ("POST", "/api/v1/ontologies"): USER,
+    ("GET", "/api/v1/ontologies/{ontology_hash}"): USER,
+    ("PUT", "/api/v1/ontologies/{ontology_hash}"): OWNER,
     ("POST", _P + "/tasks/{task_uuid}/move"): PROJECT_ADMIN,
 }
 #: Who passes each gate: the callers are the project's four roles, a user who is a
@@ -83,10 +92,15 @@ ALLOWED: dict[str, set[str]] = {
     MEMBER: {"annotator", "reviewer", "team_manager", "admin", "root"},
     MANAGER: {"team_manager", "admin", "root"},
     PROJECT_ADMIN: {"admin", "root"},
+    OWNER: {"root"},
 }
 #: Where the gate sits behind body validation, a valid body reaches it.
-VALID_BODIES = {
+VALID_BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/datasets/{dataset_hash}/data-units"): {"items": [{"title": "x"}]},
+    ("PUT", "/api/v1/ontologies/{ontology_hash}"): {
+        "title": "world ontology",
+        "structure": ontology_structure(),
+    },
 }
 CALLERS = ("anonymous", "outsider", "annotator", "reviewer", "team_manager", "admin", "root")
 
@@ -105,7 +119,7 @@ def gate(response: httpx.Response, world: World) -> str:
         return "403"
     if status == 404:
         message = response.json().get("error", {}).get("message", "")
-        hidden = (world.params["project_hash"], world.params["dataset_hash"])
+        hidden = tuple(world.params[k] for k in ("project_hash", "dataset_hash", "data_hash"))
         if any(h in message for h in hidden):
             return "404"
     return "passed"
@@ -143,7 +157,9 @@ def test_access_matrix_over_every_api_route(
         for method, path in routes:
             level = POLICY[(method, path)]
             body = VALID_BODIES.get((method, path), {})
-            kwargs = {"json": body} if method in ("POST", "PUT") else {}
+            kwargs: dict[str, object] = {"json": body} if method in ("POST", "PUT") else {}
+            if path.endswith("/uploads"):
+                kwargs = {"files": [("files", ("a.png", image_bytes(), "image/png"))]}
             response = client.request(method, world.fill(path), **kwargs)
             got = gate(response, world)
             want = "passed" if caller in ALLOWED[level] else expected_refusal(level, caller)

@@ -68,6 +68,14 @@ BODIES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/projects/{project_hash}/workflow/stages/{stage_uuid}/webhook/recover"): (
         '{"since": @S}'
     ),
+    ("POST", "/api/v1/ontologies"): (
+        '{"title": @S, "structure": {"objects": [{"name": @S, "shape": "point"}]}}'
+    ),
+    ("PUT", "/api/v1/ontologies/{ontology_hash}"): (
+        '{"title": @S, "structure": {"objects": [{"name": @S, "shape": "point"}]}}'
+    ),
+    # Multipart, not JSON: hostile uploads are covered by the upload tests.
+    ("POST", "/api/v1/datasets/{dataset_hash}/uploads"): None,
 }
 
 
@@ -120,7 +128,7 @@ def takes_no_body(method: str, path: str) -> bool:
 
 def test_every_route_is_covered(routes: list[tuple[str, str]]) -> None:
     with_body = {(method, path) for method, path in routes if method in ("POST", "PUT", "PATCH")}
-    missing = sorted(with_body - set(BODIES))
+    missing = sorted(with_body - set(BODIES))  # a None entry: not a JSON body
     assert [(m, p) for m, p in missing if not takes_no_body(m, p)] == []
 
 

@@ -15,6 +15,7 @@ from stagehook.api.app import create_app
 from stagehook.store.context import Store
 from stagehook.web import install_ui
 from tests.support.api import Api
+from tests.support.labeling import image_bytes, ontology_structure
 from tests.support.workflows import ANNOTATE, basic_workflow
 
 ROLES = ("admin", "team_manager", "annotator", "reviewer")
@@ -46,7 +47,15 @@ class World:
 
 
 def build_world(api: Api) -> World:
-    dataset_hash, data_hashes = api.dataset_with_units(3)
+    dataset_hash, _ = api.dataset_with_units(3)
+    uploaded = api.raw(
+        "POST",
+        f"/datasets/{dataset_hash}/uploads",
+        files=[("files", ("frame.png", image_bytes(), "image/png"))],
+    )
+    uploaded.raise_for_status()
+    image_hash = uploaded.json()["data_units"][0]["data_hash"]
+    ontology = api.create_ontology("world ontology", ontology_structure())
     project = api.create_project(
         "world", [dataset_hash], workflow=basic_workflow(annotate_webhook=SILENT_HOOK)
     )
@@ -60,7 +69,8 @@ def build_world(api: Api) -> World:
         params={
             "project_hash": project_hash,
             "dataset_hash": dataset_hash,
-            "data_hash": data_hashes[0],
+            "data_hash": image_hash,
+            "ontology_hash": ontology["ontology_hash"],
             "stage_uuid": ANNOTATE,
             "task_uuid": tasks[0]["task_uuid"],
             "label_hash": tasks[0]["label_hash"],
