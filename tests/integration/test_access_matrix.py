@@ -17,6 +17,7 @@ from stagehook.store.context import Store
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.labeling import image_bytes, ontology_structure
 from tests.support.web import WebClient
+from tests.support.workflows import basic_workflow
 from tests.support.world import World, api_routes, build_world, route_table, ui_routes
 
 PUBLIC, USER, DATASET, GLOBAL_ADMIN, MEMBER, MANAGER, PROJECT_ADMIN, OWNER = (
@@ -197,4 +198,50 @@ def test_every_ui_route_needs_a_session_and_pages_hide_other_projects(
             response = outsider.request(method, world.fill(path), headers=headers)
             if response.status_code != 404:
                 failures.append(f"outsider {method} {path}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_ui_form_refuses_a_missing_or_wrong_csrf_token(
+    world: World, server: tuple[str, Store], store: Store
+) -> None:
+    failures = []
+    with WebClient(server[0]) as browser:
+        browser.sign_in(key=ADMIN_KEY)
+        for method, path, _ in ui_routes(route_table(store)):
+            if method == "GET":
+                continue
+            url = world.fill(path)
+            for headers, data in (({}, {}), ({"x-csrf-token": "guess"}, {"csrf": "guess"})):
+                response = browser.request(method, url, headers=headers, data=data)
+                if response.status_code != 403:
+                    failures.append(f"{method} {path} {headers}: {response.status_code}")
+        assert browser.is_signed_in()
+    assert not failures, "\n".join(failures)
+
+
+XSS = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>"
+
+
+def test_no_page_echoes_stored_markup(
+    api: Api, world: World, server: tuple[str, Store], store: Store
+) -> None:
+    """Everything a user can name (titles, usernames, a browser's user agent) comes
+    back escaped on every page."""
+    dataset = api.create_dataset(XSS)
+    api.add_data_units(dataset["dataset_hash"], [{"title": XSS}])
+    api.create_template(XSS, basic_workflow())
+    api.new_user(XSS, password="a long password")
+    with WebClient(server[0], headers={"user-agent": XSS}) as browser:
+        browser.sign_in(username=XSS, password="a long password")
+    failures = []
+    with WebClient(server[0]) as browser:
+        browser.sign_in(key=ADMIN_KEY)
+        for method, path, _ in ui_routes(route_table(store)):
+            if method != "GET" or path.startswith("/docs/assets"):
+                continue
+            page = browser.get(world.fill(path, dataset_hash=dataset["dataset_hash"]))
+            if "<script>alert(1)" in page.text or "onerror=alert(1)>" in page.text:
+                failures.append(f"GET {path} echoes markup")
+        users = browser.get("/admin/users").text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in users  # shown, escaped
     assert not failures, "\n".join(failures)
