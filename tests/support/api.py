@@ -8,7 +8,7 @@ import httpx
 
 from stagehook.client import Client
 
-#: The admin key the integration suite's server is bootstrapped with.
+#: The admin key the integration tests' server is bootstrapped with.
 ADMIN_KEY = "shk_test_admin_key"
 
 
@@ -41,3 +41,9 @@ class Api(Client):
             "key_id": key["key_id"],
             "api_key": key["api_key"],
         }
+
+
+def user_key(api: Api, username: str, *, is_admin: bool = False) -> tuple[str, str]:
+    user = api.request("POST", "/users", json={"username": username, "is_admin": is_admin})
+    key = api.request("POST", "/api-keys", json={"user_id": user["user_id"], "name": "k"})
+    return user["user_id"], key["api_key"]
