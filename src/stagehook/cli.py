@@ -62,7 +62,10 @@ def serve(
     from stagehook.server import build_server_app
 
     application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES (the app does it).
+    config = uvicorn.Config(
+        application, host=host, port=port, log_level="info", proxy_headers=False
+    )
     _GracefulServer(config).run()
 
 
@@ -120,6 +123,30 @@ def migrate(data_dir: DataDir = None) -> None:
 
 app.command("import")(cli_labels.import_images)
 app.command("export")(cli_labels.export_labels)
+
+
+@app.command()
+def rekey(
+    data_dir: DataDir = None,
+    print_new_key: Annotated[
+        bool, typer.Option("--print-new-key", help="only print a fresh key for the setting")
+    ] = False,
+) -> None:
+    """Re-encrypt the webhook signing secrets under a new secret key."""
+    from cryptography.fernet import Fernet
+
+    if print_new_key:
+        typer.echo(Fernet.generate_key().decode())
+        return
+    from stagehook.runtime import open_store
+    from stagehook.store.secret_box import rekey as rekey_secrets
+
+    store = open_store(_settings(data_dir))
+    try:
+        changed = rekey_secrets(store)
+    finally:
+        store.db.dispose()
+    typer.echo(f"re-encrypted {changed} webhook secret(s) under the new key")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stagehook.config",
         "stagehook.errors",
         "stagehook.events",
+        "stagehook.inputs",
         "stagehook.webhook_secret",
         "stagehook.webhook_targets",
     ),

@@ -284,6 +284,14 @@ class UsersPage(Page):
     users: list[UserPublic]
 
 
+class UserActivePublic(BaseModel):
+    """A user after (de)activation: a deactivated one's sessions and keys are dead."""
+
+    user_id: str
+    username: str
+    active: bool
+
+
 class ApiKeyCreatedPublic(BaseModel):
     key_id: str
     user_id: str

@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from stagehook.labeling.ontology import Structure
 from stagehook.store.access import Role
@@ -100,12 +100,12 @@ class MoveIn(_In):
 
 class LabelRowPut(_In):
     labels: FiniteJson
-    version: int = Field(ge=0, le=2**31 - 1)
+    version: StrictInt = Field(ge=0, le=2**31 - 1)
 
 
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=200)
-    is_admin: bool = False
+    is_admin: StrictBool = False
     password: str | None = Field(default=None, min_length=8, max_length=200)
 
 
