@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from stagehook.errors import Forbidden, Unauthorized
+from stagehook.errors import Forbidden, NotFound, Unauthorized
 from stagehook.store.context import Store
 from stagehook.store.projects import require_access
-from stagehook.store.users import MANAGER_ROLES, Principal, Role, authenticate
+from stagehook.store.users import MANAGER_ROLES, Principal, Role, authenticate, get_user
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_store(request: Request) -> Store:
@@ -20,7 +23,33 @@ def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def _session_principal(request: Request, store: Store) -> Principal | None:
+    """The signed-in browser's user, so the UI's scripts call the same API as everyone.
+
+    Only when the web UI's session middleware runs and no ``Authorization`` header is
+    sent; unsafe methods must carry the session's CSRF token in ``X-CSRF-Token``.
+    """
+    if "session" not in request.scope or "authorization" in request.headers:
+        return None
+    user_id = request.session.get("user_id")
+    if not isinstance(user_id, str):
+        return None
+    if request.method not in SAFE_METHODS:
+        expected = request.session.get("csrf")
+        sent = request.headers.get("x-csrf-token", "")
+        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
+            raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
+    with store.db.read() as conn:
+        try:
+            return get_user(conn, user_id)
+        except NotFound as exc:
+            raise Unauthorized("this session's account no longer exists") from exc
+
+
 def current_principal(request: Request, store: StoreDep) -> Principal:
+    principal = _session_principal(request, store)
+    if principal is not None:
+        return principal
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -152,6 +152,7 @@ task_history = Table(
     Column("to_stage", Hash, nullable=False),
     Column("from_status", String(16)),
     Column("to_status", String(16), nullable=False),
+    Column("comment", String(2000)),
     Index("ix_task_history_task", "task_uuid", "id"),
 )
 

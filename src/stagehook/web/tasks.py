@@ -9,10 +9,12 @@ from fastapi import Form, Query, Request, Response
 
 from stagehook.errors import InvalidInput, NotFound, StagehookError
 from stagehook.store import labels, projects, tasks
+from stagehook.web.annotate import workbench_config
 from stagehook.web.common import (
     StoreDep,
     WebUser,
     back,
+    content_security_policy,
     flash,
     project_role,
     render,
@@ -159,7 +161,8 @@ def _task_page(
     stage = _stage(project, task["stage_uuid"])
     row = labels.get_label_row(store, project_hash, task["label_hash"])
     titles = {s["uuid"]: s["title"] for s in project["workflow"]["stages"]}
-    return render(
+    final = TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED)
+    response = render(
         request,
         "task.html",
         status=status,
@@ -173,8 +176,14 @@ def _task_page(
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,
         actions=stage_actions(stage["stage_type"]),
-        final=TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED),
+        final=final,
+        workbench=workbench_config(store, project, stage, task, user, role, final),
     )
+    origins = getattr(store.settings, "media_origins", ())
+    response.headers["content-security-policy"] = content_security_policy(
+        origins, style_attributes=True
+    )
+    return response
 
 
 @router.post("/projects/{project_hash}/tasks/{task_uuid}/labels")

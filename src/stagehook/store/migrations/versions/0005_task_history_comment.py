@@ -1,0 +1,26 @@
+"""task history keeps a reviewer's comment
+
+Revision ID: 0005
+Revises: 0001
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("task_history", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("comment", sa.String(length=2000), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("task_history", schema=None) as batch_op:
+        batch_op.drop_column("comment")

@@ -1,0 +1,141 @@
+"""The labeling workbench's endpoints: what the editor needs to show a task, and
+"Submit & next" (act on this task, assign and hand back the next one in one request).
+
+Labels themselves are saved by the browser through the REST API's label-row PUT, so
+every rule about them lives there; these endpoints only move tasks through the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stagehook.errors import InvalidInput, InvalidTransition
+from stagehook.store import tasks, work_queue
+from stagehook.store.context import Store
+from stagehook.store.tasks import ROLE_STAGE_TYPES
+from stagehook.store.users import MANAGER_ROLES, Principal, Role
+from stagehook.web.common import TEMPLATES, StoreDep, WebUser, project_role, web_router
+from stagehook.workflow.stages import Action, StageType, TaskStatus
+from stagehook.workflow.tasks import ActionRequest
+
+router = web_router()
+
+#: How often "next" retries when someone else assigned the same task a moment earlier.
+ASSIGN_ATTEMPTS = 5
+
+
+class AdvanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Action
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def editor_task(store: Store, project_hash: str, task_uuid: str) -> dict[str, Any]:
+    with store.db.read() as conn:
+        view = work_queue.task_view(conn, project_hash, task_uuid)
+    comment = view["review_comment"]
+    if comment is not None:
+        comment["when"] = TEMPLATES.env.filters["when"](comment["at"])
+    return view
+
+
+def _claim_next(
+    store: Store, project_hash: str, stage_uuid: str, user: Principal, done: str
+) -> dict[str, Any] | None:
+    """Assign the next waiting task to ``user``; a task someone else just took is skipped."""
+    role = project_role(store, user, project_hash)
+    skip = {done}
+    for _ in range(ASSIGN_ATTEMPTS):
+        with store.db.read() as conn:
+            found = work_queue.next_task_uuid(
+                conn, project_hash, stage_uuid, user.username, exclude=skip
+            )
+        if found is None:
+            return None
+        task = tasks.get_task(store, project_hash, found)
+        if task["status"] != TaskStatus.ASSIGNED.value:
+            try:
+                tasks.apply_stage_actions(
+                    store,
+                    project_hash,
+                    stage_uuid,
+                    [ActionRequest(found, Action.ASSIGN)],
+                    user,
+                    role,
+                )
+            except InvalidTransition:
+                skip.add(found)
+                continue
+        return editor_task(store, project_hash, found)
+    return None
+
+
+@router.get("/projects/{project_hash}/tasks/{task_uuid}/next")
+def peek_next(project_hash: str, task_uuid: str, store: StoreDep, user: WebUser) -> Any:
+    """The task "Submit & next" will most likely open, so the browser loads its image early."""
+    project_role(store, user, project_hash)
+    task = tasks.get_task(store, project_hash, task_uuid)
+    with store.db.read() as conn:
+        found = work_queue.next_task_uuid(
+            conn, project_hash, task["stage_uuid"], user.username, exclude={task_uuid}
+        )
+    return {"next": None if found is None else editor_task(store, project_hash, found)}
+
+
+@router.post("/projects/{project_hash}/tasks/{task_uuid}/advance")
+def advance(
+    project_hash: str,
+    task_uuid: str,
+    body: AdvanceIn,
+    store: StoreDep,
+    user: WebUser,
+) -> Any:
+    """Act on the task (submit, approve, reject with a comment) and open the next one."""
+    role = project_role(store, user, project_hash)
+    task = tasks.get_task(store, project_hash, task_uuid)
+    stage_uuid = task["stage_uuid"]
+    if body.action == Action.REJECT and not (body.comment or "").strip():
+        raise InvalidInput("say why you reject the task; the annotator sees your comment")
+    comment = (body.comment or "").strip() or None
+    tasks.apply_stage_actions(
+        store,
+        project_hash,
+        stage_uuid,
+        [ActionRequest(task_uuid, body.action, None, comment)],
+        user,
+        role,
+    )
+    following = _claim_next(store, project_hash, stage_uuid, user, task_uuid)
+    if following is None:
+        return {"next": None, "message": "Done: no more tasks are waiting at this stage for you."}
+    return {"next": following}
+
+
+def workbench_config(
+    store: Store,
+    project: dict[str, Any],
+    stage: dict[str, Any],
+    task: dict[str, Any],
+    user: Principal,
+    role: Role,
+    final: bool,
+) -> dict[str, Any]:
+    """What labels/workbench.js starts from (embedded in the page as JSON)."""
+    kind = StageType(stage["stage_type"])
+    may_act = role in MANAGER_ROLES or kind in ROLE_STAGE_TYPES.get(role, frozenset({kind}))
+    held_by_other = task["assignee"] not in (None, user.username)
+    editable = kind == StageType.ANNOTATE and may_act and not final and not held_by_other
+    project_hash = project["project_hash"]
+    return {
+        "project_hash": project_hash,
+        "project_title": project["title"],
+        "ontology_hash": project.get("ontology_hash"),
+        "username": user.username,
+        "stage_type": kind.value,
+        "read_only": not editable,
+        "may_act": may_act and not final and kind in (StageType.ANNOTATE, StageType.REVIEW),
+        "task_base": f"/projects/{project_hash}/tasks",
+        "task": editor_task(store, project_hash, task["task_uuid"]),
+    }

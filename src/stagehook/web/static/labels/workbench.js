@@ -1,0 +1,469 @@
+// The labeling workbench on the task page: draw, classify, autosave, Submit & next,
+// review. The label row is saved through the REST API with the page's session; the
+// task moves through the web endpoint that also hands back the next task.
+import { fromRow, toRow, indexOntology, KINDS, encordDate } from "./format.js";
+import { Stage, fromSelector, isTyping } from "./stage.js";
+import { helpDialog, renderClassifications, renderObject, renderObjectList, renderPalette } from "./panel.js";
+import { Drafts } from "./drafts.js";
+
+const SAVE_DELAY_MS = 800;
+const COMMIT_DELAY_MS = 250;
+const UNDO_DEPTH = 200;
+
+const root = document.querySelector("[data-workbench]");
+const config = JSON.parse(document.getElementById("workbench-config").textContent);
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (name) => root.querySelector(`[data-${name}]`);
+
+async function call(method, url, body) {
+  const response = await fetch(url, {
+    method, credentials: "same-origin",
+    headers: { accept: "application/json", "content-type": "application/json", "x-csrf-token": csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (!response.ok) {
+    const error = new Error(data?.error?.message || `the server answered ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+// A decoded <img>: shown the moment it is needed (the browser cache keeps the bytes).
+function loadImage(url) {
+  const img = new Image();
+  img.decoding = "async";
+  img.src = url;
+  return img.decode().then(() => img);
+}
+
+class Workbench {
+  constructor() {
+    this.byHash = new Map();
+    this.classes = [];
+    this.active = null;
+    this.selected = null;
+    this.undo = [];
+    this.redo = [];
+    this.saveTimer = null;
+    this.commitTimer = null;
+    this.saving = null;
+    this.conflict = false;
+    this.next = null;
+    this.help = helpDialog();
+    this.stage = new Stage($("stage"), {
+      styleOf: (hash) => this.byHash.get(this.find(hash)?.featureHash),
+      onShapes: (changes) => this.shapesChanged(changes),
+      onSelect: (hash) => this.selectionChanged(hash),
+      onPoint: (geom) => this.addPoint(geom),
+      onPointMoved: (hash, geom) => { const item = this.find(hash); if (item) { item.geom = geom; this.touch(); } },
+    }, { readOnly: config.read_only });
+    this.bindControls();
+  }
+
+  async start(ontologyHash, task) {
+    if (ontologyHash) {
+      const ontology = await call("GET", `/api/v1/ontologies/${ontologyHash}`);
+      this.structure = ontology.structure;
+    } else {
+      this.structure = { objects: [], classifications: [] };
+    }
+    this.byHash = indexOntology(this.structure);
+    this.classes = this.structure.objects.filter((o) => KINDS[o.shape] && !o.archived);
+    await this.open(task, await loadImage(task.image.url));
+  }
+
+  // ------------------------------------------------------------ one task
+  async open(task, img) {
+    this.task = task;
+    this.version = task.version;
+    this.saved = task.labels;
+    this.state = fromRow(task.labels, task.data_hash, this.byHash);
+    this.undo = [];
+    this.redo = [];
+    this.selected = null;
+    this.conflict = false;
+    this.dirty = false;
+    this.drafts = new Drafts(task.label_hash);
+    const draft = config.read_only ? null : this.drafts.read();
+    this.stage.show(img, this.state.objects);
+    this.committed = this.snapshot();
+    if (draft) this.restoreDraft(draft);
+    else this.status("Saved", "ok");
+    this.renderAll();
+    this.showTaskFacts();
+    root.dataset.ready = task.task_uuid;
+    this.prefetch();
+  }
+
+  restoreDraft(draft) {
+    this.state = draft.state;
+    this.dirty = true;
+    this.stage.load(this.state.objects);
+    this.committed = this.snapshot();
+    if (draft.version === this.version) {
+      this.status("Unsaved changes restored", "warn");
+      this.scheduleSave();
+    } else {
+      this.showConflict(`Your unsaved edits were made on version ${draft.version}, but this task was saved since (version ${this.version}).`);
+    }
+  }
+
+  showTaskFacts() {
+    const t = this.task;
+    $("title").textContent = t.data_title || t.data_hash.slice(0, 8);
+    $("position").textContent = t.status.toLowerCase();
+    const comment = $("review-comment");
+    comment.hidden = !t.review_comment;
+    if (t.review_comment) {
+      comment.querySelector("[data-comment-text]").textContent = t.review_comment.comment;
+      comment.querySelector("[data-comment-by]").textContent = `${t.review_comment.actor}, ${t.review_comment.when}`;
+    }
+    $("advanced-json").value = JSON.stringify(this.saved, null, 2);
+    document.title = `${$("title").textContent} · ${config.project_title} · stagehook`;
+  }
+
+  // ------------------------------------------------------------ state changes
+  find(hash) { return this.state.objects.find((o) => o.objectHash === hash); }
+  snapshot() { return JSON.stringify({ objects: this.state.objects, classifications: this.state.classifications }); }
+
+  // Record one edit: undo step after a short pause (a drag is one step), draft now, save soon.
+  touch() {
+    this.redo = [];
+    this.dirty = true;
+    clearTimeout(this.commitTimer);
+    this.commitTimer = setTimeout(() => this.commit(), COMMIT_DELAY_MS);
+    this.drafts.write(this.version, this.state);
+    this.status("Unsaved changes", "warn");
+    this.scheduleSave();
+  }
+
+  commit() {
+    clearTimeout(this.commitTimer);
+    const now = this.snapshot();
+    if (now === this.committed) return;
+    this.undo.push(this.committed);
+    if (this.undo.length > UNDO_DEPTH) this.undo.shift();
+    this.committed = now;
+  }
+
+  travel(from, to) {
+    this.commit();
+    const target = from.pop();
+    if (target === undefined) return;
+    to.push(this.committed);
+    Object.assign(this.state, JSON.parse(target));
+    this.committed = target;
+    this.stage.load(this.state.objects);
+    if (this.selected && !this.find(this.selected)) this.selected = null;
+    this.renderAll();
+    this.dirty = true;
+    this.drafts.write(this.version, this.state);
+    this.status("Unsaved changes", "warn");
+    this.scheduleSave();
+  }
+
+  meta() {
+    return { createdAt: encordDate(), createdBy: config.username, manualAnnotation: true, confidence: 1 };
+  }
+
+  shapesChanged(changes) {
+    let changed = false;
+    for (const annotation of changes.created ?? []) {
+      const shape = fromSelector(annotation.target.selector, this.stage.width, this.stage.height);
+      const element = this.byHash.get(this.active);
+      if (!shape || !element || KINDS[element.shape] !== shape.kind) continue;
+      this.state.objects.push({ objectHash: annotation.id, featureHash: this.active, ...shape, answers: {}, meta: this.meta() });
+      changed = true;
+    }
+    for (const { newValue } of changes.updated ?? []) {
+      const item = this.find(newValue.id);
+      const shape = item && fromSelector(newValue.target.selector, this.stage.width, this.stage.height);
+      if (shape) { item.geom = shape.geom; this.edited(item); changed = true; }
+    }
+    for (const annotation of changes.deleted ?? []) {
+      const before = this.state.objects.length;
+      this.state.objects = this.state.objects.filter((o) => o.objectHash !== annotation.id);
+      changed = changed || before !== this.state.objects.length;
+    }
+    if (changed) { this.renderObjects(); this.touch(); }
+  }
+
+  edited(item) {
+    item.meta = { ...item.meta, lastEditedAt: encordDate(), lastEditedBy: config.username };
+  }
+
+  addPoint(geom) {
+    const element = this.byHash.get(this.active);
+    if (!element || element.shape !== "point") return;
+    const objectHash = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
+    this.state.objects.push({ objectHash, featureHash: this.active, kind: "point", geom, answers: {}, meta: this.meta() });
+    this.stage.points.set(objectHash, geom);
+    this.stage.selectPoint(objectHash, true);
+    this.renderObjects();
+    this.touch();
+  }
+
+  removeSelected() {
+    if (!this.selected) return;
+    this.state.objects = this.state.objects.filter((o) => o.objectHash !== this.selected);
+    this.selected = null;
+    this.stage.load(this.state.objects);
+    this.renderAll();
+    this.touch();
+  }
+
+  selectionChanged(hash) {
+    this.selected = hash;
+    this.renderObjects();
+  }
+
+  cycle(step) {
+    const list = this.state.objects;
+    if (!list.length) return;
+    const at = list.findIndex((o) => o.objectHash === this.selected);
+    const next = list[(at + step + list.length) % list.length].objectHash;
+    this.stage.select(next);
+    this.selectionChanged(next);
+  }
+
+  pick(featureHash) {
+    this.active = featureHash;
+    this.stage.setTool(KINDS[this.byHash.get(featureHash)?.shape] ?? null);
+    this.renderPalette();
+  }
+
+  answerClassification(featureHash, value) {
+    const entry = this.state.classifications[featureHash];
+    this.state.classifications[featureHash] = entry
+      ? { ...entry, value, meta: { ...entry.meta, lastEditedAt: encordDate(), lastEditedBy: config.username } }
+      : { classificationHash: crypto.randomUUID(), value, meta: this.meta() };
+    this.touch();
+  }
+
+  // ------------------------------------------------------------ rendering
+  renderPalette() {
+    renderPalette($("palette"), this.classes, this.active, config.read_only, (hash) => this.pick(hash));
+    $("tool").textContent = this.active ? `Drawing: ${this.byHash.get(this.active).name}` : "Select / pan";
+  }
+
+  renderObjects() {
+    const item = this.find(this.selected);
+    const element = item && this.byHash.get(item.featureHash);
+    renderObject($("object"), element, item, config.read_only, (attr, value) => {
+      item.answers[attr] = value;
+      this.edited(item);
+      this.touch();
+    }, (featureHash) => {
+      item.featureHash = featureHash;
+      this.edited(item);
+      this.stage.restyle();
+      this.renderObjects();
+      this.touch();
+    }, this.classes);
+    renderObjectList($("objects"), this.state.objects, this.byHash, this.selected, (hash) => {
+      this.stage.select(hash);
+      this.selectionChanged(hash);
+    });
+    $("count").textContent = String(this.state.objects.length);
+  }
+
+  renderAll() {
+    this.renderPalette();
+    renderClassifications($("classifications"), this.structure.classifications ?? [], this.state,
+      config.read_only, (hash, value) => this.answerClassification(hash, value));
+    this.renderObjects();
+  }
+
+  status(text, kind) {
+    const box = $("save-status");
+    box.textContent = text;
+    box.dataset.kind = kind;
+  }
+
+  message(text, kind = "error") {
+    const box = $("message");
+    box.textContent = text;
+    box.dataset.kind = kind;
+    box.hidden = !text;
+  }
+
+  // ------------------------------------------------------------ saving
+  scheduleSave() {
+    clearTimeout(this.saveTimer);
+    if (!this.conflict) this.saveTimer = setTimeout(() => this.save(), SAVE_DELAY_MS);
+  }
+
+  // Save what is on screen on the version it started from; never over someone else's.
+  async save() {
+    clearTimeout(this.saveTimer);
+    if (this.saving) await this.saving;
+    if (this.conflict || config.read_only || !this.dirty) return !this.conflict;
+    const sent = this.snapshot();
+    const task = this.task;
+    const labels = toRow(this.state, this.saved, this.byHash, { dataHash: task.data_hash, unit: task.unit });
+    this.status("Saving…", "busy");
+    this.saving = call("PUT", `/api/v1/projects/${config.project_hash}/label-rows/${task.label_hash}`,
+      { labels, version: this.version });
+    try {
+      const row = await this.saving;
+      if (task !== this.task) return true;
+      this.version = row.version;
+      this.saved = row.labels;
+      $("advanced-json").value = JSON.stringify(row.labels, null, 2);
+      if (this.snapshot() === sent) { this.dirty = false; this.drafts.clear(); this.status("Saved", "ok"); }
+      else { this.drafts.write(this.version, this.state); this.scheduleSave(); }
+      this.message("");
+      return true;
+    } catch (error) {
+      if (error.status === 409) this.showConflict(`Someone else saved this task meanwhile. ${error.message}`);
+      else { this.status("Not saved", "error"); this.message(`Not saved: ${error.message}`); }
+      return false;
+    } finally {
+      this.saving = null;
+    }
+  }
+
+  showConflict(text) {
+    this.conflict = true;
+    clearTimeout(this.saveTimer);
+    this.status("Conflict", "error");
+    const box = $("conflict");
+    box.querySelector("[data-conflict-text]").textContent = `${text} Your edits are kept in this browser until you choose.`;
+    box.hidden = false;
+  }
+
+  async resolve(keepMine) {
+    const row = await call("GET", `/api/v1/projects/${config.project_hash}/label-rows/${this.task.label_hash}`);
+    $("conflict").hidden = true;
+    this.conflict = false;
+    this.version = row.version;
+    this.saved = row.labels;
+    if (keepMine) {
+      this.dirty = true;
+      this.drafts.write(this.version, this.state);
+      await this.save();
+    } else {
+      this.dirty = false;
+      this.drafts.clear();
+      this.state = fromRow(row.labels, this.task.data_hash, this.byHash);
+      this.stage.load(this.state.objects);
+      this.undo = [];
+      this.redo = [];
+      this.committed = this.snapshot();
+      this.renderAll();
+      this.status("Saved", "ok");
+    }
+  }
+
+  // ------------------------------------------------------------ moving on
+  prefetch() {
+    this.next = null;
+    const asked = this.task;
+    call("GET", `${config.task_base}/${asked.task_uuid}/next`).then((found) => {
+      if (asked !== this.task || !found.next) return;
+      this.next = found.next;
+      this.nextImage = loadImage(found.next.image.url);
+      this.nextImageUrl = found.next.image.url;
+    }).catch(() => {});
+  }
+
+  async advance(action) {
+    const comment = $("review-text")?.value.trim() ?? "";
+    if (action === "REJECT" && !comment) {
+      this.message("Write why you reject it; the annotator sees the comment.");
+      $("review-text").focus();
+      return;
+    }
+    this.commit();
+    if (!(await this.save())) return;
+    root.dataset.busy = "true";
+    try {
+      const moved = await call("POST", `${config.task_base}/${this.task.task_uuid}/advance`, { action, comment: comment || null });
+      this.message("");
+      if ($("review-text")) $("review-text").value = "";
+      if (!moved.next) {
+        root.dataset.ready = "";
+        this.message(moved.message, "ok");
+        $("empty").hidden = false;
+        return;
+      }
+      const url = moved.next.image.url;
+      const img = await (this.nextImageUrl === url && this.nextImage ? this.nextImage : loadImage(url));
+      this.nextImage = null;
+      this.nextImageUrl = null;
+      history.pushState({}, "", `${config.task_base}/${moved.next.task_uuid}`);
+      await this.open(moved.next, img);
+    } catch (error) {
+      this.message(error.message);
+    } finally {
+      delete root.dataset.busy;
+    }
+  }
+
+  // ------------------------------------------------------------ controls
+  bindControls() {
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-do]");
+      if (!button) return;
+      const what = button.dataset.do;
+      if (what === "help") this.toggleHelp();
+      else if (what === "undo") this.travel(this.undo, this.redo);
+      else if (what === "redo") this.travel(this.redo, this.undo);
+      else if (what === "fit") this.stage.fit();
+      else if (what === "keep-mine") this.resolve(true);
+      else if (what === "take-theirs") this.resolve(false);
+      else if (what === "select") this.pick(null);
+      else this.advance(what);
+    });
+    window.addEventListener("keydown", (event) => this.key(event), true);
+    window.addEventListener("popstate", () => window.location.reload());
+  }
+
+  toggleHelp() {
+    if (this.help.open) this.help.close(); else this.help.showModal();
+  }
+
+  key(event) {
+    const ctrl = event.ctrlKey || event.metaKey;
+    const k = event.key;
+    if (ctrl && (k === "z" || k === "Z" || k === "y")) {
+      if (isTyping(event)) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      if (k === "y" || event.shiftKey) this.travel(this.redo, this.undo); else this.travel(this.undo, this.redo);
+      return;
+    }
+    if (ctrl && k === "Enter") {
+      event.preventDefault();
+      this.advance(config.stage_type === "REVIEW" ? "APPROVE" : "SUBMIT");
+      return;
+    }
+    if (isTyping(event) || ctrl) return;
+    if (k === "?") { event.preventDefault(); this.toggleHelp(); return; }
+    if (this.help.open) return;
+    if (event.altKey && /^Digit[1-9]$/.test(event.code)) {
+      const radio = (this.structure.classifications ?? []).find((c) => c.attributes[0]?.type === "radio");
+      const option = radio?.attributes[0].options?.[Number(event.code.slice(5)) - 1];
+      if (option && !config.read_only) {
+        event.preventDefault();
+        this.answerClassification(radio.featureNodeHash, option.featureNodeHash);
+        this.renderAll();
+      }
+      return;
+    }
+    if (event.altKey) return;
+    if (/^[1-9]$/.test(k) && this.classes[Number(k) - 1]) { event.preventDefault(); this.pick(this.classes[Number(k) - 1].featureNodeHash); }
+    else if (k === "Escape" || k === "v" || k === "V") { this.stage.anno?.cancelDrawing(); this.pick(null); }
+    else if ((k === "Delete" || k === "Backspace") && !config.read_only) { event.preventDefault(); this.removeSelected(); }
+    else if (k === "Tab" && (event.target === document.body || root.contains(event.target) && event.target.closest("[data-stage]"))) { event.preventDefault(); this.cycle(event.shiftKey ? -1 : 1); }
+    else if (k === "+" || k === "=") this.stage.zoomBy(1.25);
+    else if (k === "-" || k === "_") this.stage.zoomBy(0.8);
+    else if (k === "0") this.stage.fit();
+  }
+}
+
+const bench = new Workbench();
+bench.start(config.ontology_hash, config.task).catch((error) => bench.message(`The editor could not start: ${error.message}`));
