@@ -76,6 +76,20 @@ class Client:
         body = self.request("POST", f"/datasets/{dataset_hash}/data-units", json={"items": items})
         return list(body["data_units"])
 
+    # ontologies
+    def create_ontology(self, title: str, structure: dict[str, Any]) -> dict[str, Any]:
+        body = {"title": title, "structure": structure}
+        return dict(self.request("POST", "/ontologies", json=body))
+
+    def get_ontology(self, ontology_hash: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/ontologies/{ontology_hash}"))
+
+    def put_ontology(
+        self, ontology_hash: str, title: str, structure: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = {"title": title, "structure": structure}
+        return dict(self.request("PUT", f"/ontologies/{ontology_hash}", json=body))
+
     # templates and projects
     def create_template(self, title: str, workflow: dict[str, Any]) -> dict[str, Any]:
         body = {"title": title, "workflow": workflow}
@@ -88,12 +102,15 @@ class Client:
         *,
         workflow: dict[str, Any] | None = None,
         workflow_template_hash: str | None = None,
+        ontology_hash: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"title": title, "dataset_hashes": list(dataset_hashes)}
         if workflow is not None:
             body["workflow"] = workflow
         if workflow_template_hash is not None:
             body["workflow_template_hash"] = workflow_template_hash
+        if ontology_hash is not None:
+            body["ontology_hash"] = ontology_hash
         return dict(self.request("POST", "/projects", json=body))
 
     def get_workflow(self, project_hash: str) -> dict[str, Any]:

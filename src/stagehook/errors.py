@@ -23,6 +23,12 @@ class InvalidWorkflow(InvalidInput):
     code = "invalid_workflow"
 
 
+class IncompleteLabels(InvalidInput):
+    """A submit whose labels lack what the ontology requires."""
+
+    code = "labels_incomplete"
+
+
 class NotFound(StagehookError):
     code = "not_found"
     status = 404

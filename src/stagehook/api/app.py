@@ -11,7 +11,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from stagehook import __version__
 from stagehook.api import errors
-from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
+from stagehook.api.routes import (
+    admin,
+    datasets,
+    deliveries,
+    meta,
+    ontologies,
+    projects,
+    tasks,
+    templates,
+)
 from stagehook.delivery.metrics import QueueCollector
 from stagehook.store.context import Store
 from stagehook.web import install as install_web
@@ -37,7 +46,7 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     )
     app.state.store = store
     errors.install(app)
-    for module in (datasets, templates, projects, tasks, deliveries, admin, meta):
+    for module in (datasets, templates, projects, tasks, deliveries, admin, meta, ontologies):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["meta"])

@@ -48,6 +48,7 @@ class DataUnitsCreate(_In):
 class TemplateCreate(_In):
     title: str = Field(min_length=1, max_length=500)
     workflow: Workflow
+    ontology_hash: str | None = Field(default=None, max_length=64)
 
 
 class ProjectCreate(_In):
@@ -55,6 +56,8 @@ class ProjectCreate(_In):
     dataset_hashes: list[str] = Field(default_factory=list, max_length=1000)
     workflow: Workflow | None = None
     workflow_template_hash: str | None = None
+    #: What annotators label; a template's ontology is used when this is absent.
+    ontology_hash: str | None = Field(default=None, max_length=64)
 
 
 class SaveAsTemplate(_In):

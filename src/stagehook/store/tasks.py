@@ -9,13 +9,14 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from stagehook.errors import Forbidden, NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox import record_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.store.users import MANAGER_ROLES, Principal, Role
 from stagehook.workflow import tasks as machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import StageType, TaskStatus
+from stagehook.workflow.stages import Action, StageType, TaskStatus
 
 #: Which project roles may act at which stage types (managers act anywhere).
 ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
@@ -222,6 +223,11 @@ def apply_stage_actions(
         actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
+        require_complete(
+            conn,
+            project_hash,
+            [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
+        )
         uids = _apply(conn, store, project_hash, outcome, principal.username)
     return [task_dict(t.after) for t in outcome.transitions], uids
 
