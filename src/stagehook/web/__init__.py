@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from stagehook.config import Settings
-from stagehook.web import annotate, auth, deliveries, editor, projects, tasks
+from stagehook.web import annotate, auth, deliveries, editor, ontologies, projects, tasks
 
 SECRET_FILE = "session-secret"
 SESSION_COOKIE = "stagehook_session"
@@ -48,5 +48,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         same_site="lax",
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (auth, projects, editor, annotate, tasks, deliveries):
+    for module in (auth, projects, editor, ontologies, annotate, tasks, deliveries):
         app.include_router(module.router)

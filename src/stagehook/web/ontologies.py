@@ -20,7 +20,11 @@ router = web_router()
 
 Text = Annotated[str, Form(max_length=200)]
 SHAPES = [("bounding_box", "Box"), ("polygon", "Polygon"), ("point", "Point")]
-ATTRIBUTE_TYPES = [("radio", "Radio (one of)"), ("checklist", "Checklist (any of)"), ("text", "Text")]
+ATTRIBUTE_TYPES = [
+    ("radio", "Radio (one of)"),
+    ("checklist", "Checklist (any of)"),
+    ("text", "Text"),
+]
 #: Colours offered for the next object (Encord's default palette starts the same way).
 PALETTE = ["#D33115", "#E27300", "#16406C", "#0B6E4F", "#9333EA", "#FCC400", "#68BC00", "#AB149E"]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Form, Query, Request, Response
 
 from stagehook.errors import Forbidden, InvalidInput, StagehookError
-from stagehook.store import datasets, projects, templates, users
+from stagehook.store import datasets, ontologies, projects, templates, users
 from stagehook.store.users import Role
 from stagehook.web.common import (
     StoreDep,
@@ -52,9 +52,11 @@ def _new_page(
     template_hash: str = "",
     workflow: dict[str, Any] | None = None,
     dataset_hashes: list[str] | None = None,
+    ontology_hash: str = "",
     error: str | None = None,
 ) -> Response:
     owned, _ = datasets.list_datasets(store, user, CHOICES, None)
+    known, _ = ontologies.list_ontologies(store, CHOICES, None)
     tpls, _ = templates.list_templates(store, CHOICES, None)
     choices: list[dict[str, Any]] = [
         {"template_hash": "", "title": "From scratch", "workflow": starter_workflow()}
@@ -76,6 +78,8 @@ def _new_page(
         chosen=chosen,
         title=title,
         picked=set(dataset_hashes or []),
+        ontologies=known,
+        ontology_hash=ontology_hash,
         error=error,
         editor=config,
     )
@@ -95,6 +99,7 @@ def create(
     template_hash: Text = "",
     workflow: Annotated[str, Form(max_length=1_000_000)] = "",
     dataset_hash: Annotated[list[str] | None, Form()] = None,
+    ontology_hash: Text = "",
 ) -> Response:
     """An edited graph is sent whole; an untouched template is referenced by its hash."""
     picked = dataset_hash or []
@@ -111,7 +116,13 @@ def create(
         if graph is None and not template_hash:
             graph = validated(Workflow, starter_workflow())
         created = projects.create_project(
-            store, user, title.strip(), picked, graph, None if graph else template_hash
+            store,
+            user,
+            title.strip(),
+            picked,
+            graph,
+            None if graph else template_hash,
+            ontology_hash or None,
         )
     except StagehookError as exc:
         return _new_page(
@@ -123,6 +134,7 @@ def create(
             template_hash=template_hash,
             workflow=edited,
             dataset_hashes=picked,
+            ontology_hash=ontology_hash,
             error=exc.message,
         )
     flash(request, f"Project {created['title']} created.")

@@ -179,7 +179,7 @@ def _task_page(
         final=final,
         workbench=workbench_config(store, project, stage, task, user, role, final),
     )
-    origins = getattr(store.settings, "media_origins", ())
+    origins = store.settings.media_origins
     response.headers["content-security-policy"] = content_security_policy(
         origins, style_attributes=True
     )

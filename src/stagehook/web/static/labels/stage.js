@@ -4,6 +4,7 @@
 // Everything inside the "world" element is laid out at the image's natural size and
 // scaled with one CSS transform, so zooming never re-renders shapes; Annotorious maps
 // pointer positions through its SVG viewBox, which stays correct under the transform.
+import "./process-shim.js";
 import { createImageAnnotator } from "../vendor/annotorious/annotorious.es.js";
 import { svg } from "../dom.js";
 
@@ -33,7 +34,12 @@ const clamp01 = (v) => Math.min(1, Math.max(0, v));
 // Annotorious selector (pixels) -> normalised geometry, clamped to the image.
 export function fromSelector(selector, w, h) {
   if (selector.type === "RECTANGLE") {
-    const g = selector.geometry;
+    // A rotated rectangle (the handle is hidden, but keep it safe) keeps its bounds.
+    const g = selector.geometry.rot
+      ? { x: selector.geometry.bounds.minX, y: selector.geometry.bounds.minY,
+          w: selector.geometry.bounds.maxX - selector.geometry.bounds.minX,
+          h: selector.geometry.bounds.maxY - selector.geometry.bounds.minY }
+      : selector.geometry;
     const x = clamp01(g.x / w);
     const y = clamp01(g.y / h);
     return { kind: "box", geom: { x, y, w: clamp01((g.x + g.w) / w) - x, h: clamp01((g.y + g.h) / h) - y } };
