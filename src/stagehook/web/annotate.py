@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from stagehook.errors import InvalidInput, InvalidTransition
+from stagehook.errors import InvalidInput, InvalidTransition, StagehookError
 from stagehook.store import tasks, work_queue
 from stagehook.store.context import Store
 from stagehook.store.tasks import ROLE_STAGE_TYPES
 from stagehook.store.users import MANAGER_ROLES, Principal, Role
-from stagehook.web.common import TEMPLATES, StoreDep, WebUser, project_role, web_router
+from stagehook.web.common import (
+    TEMPLATES,
+    StoreDep,
+    WebUser,
+    back,
+    flash,
+    project_role,
+    web_router,
+)
 from stagehook.workflow.stages import Action, StageType, TaskStatus
 from stagehook.workflow.tasks import ActionRequest
 
@@ -42,11 +51,11 @@ def editor_task(store: Store, project_hash: str, task_uuid: str) -> dict[str, An
 
 
 def _claim_next(
-    store: Store, project_hash: str, stage_uuid: str, user: Principal, done: str
+    store: Store, project_hash: str, stage_uuid: str, user: Principal, done: str | None
 ) -> dict[str, Any] | None:
     """Assign the next waiting task to ``user``; a task someone else just took is skipped."""
     role = project_role(store, user, project_hash)
-    skip = {done}
+    skip = {done} if done else set()
     for _ in range(ASSIGN_ATTEMPTS):
         with store.db.read() as conn:
             found = work_queue.next_task_uuid(
@@ -70,6 +79,24 @@ def _claim_next(
                 continue
         return editor_task(store, project_hash, found)
     return None
+
+
+@router.post("/projects/{project_hash}/stages/{stage_uuid}/start")
+def start(
+    request: Request, project_hash: str, stage_uuid: str, store: StoreDep, user: WebUser
+) -> Response:
+    """"Start labeling" on a queue: assign me the next task and open it in the editor."""
+    try:
+        found = _claim_next(store, project_hash, stage_uuid, user, None)
+    except StagehookError as exc:
+        flash(request, exc.message, "error")
+        found = None
+    else:
+        if found is None:
+            flash(request, "No task is waiting at this stage.")
+    if found is None:
+        return back(f"/projects/{project_hash}/stages/{stage_uuid}")
+    return back(f"/projects/{project_hash}/tasks/{found['task_uuid']}")
 
 
 @router.get("/projects/{project_hash}/tasks/{task_uuid}/next")
