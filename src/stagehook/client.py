@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -75,6 +75,18 @@ class Client:
     def add_data_units(self, dataset_hash: str, items: Sequence[dict[str, Any]]) -> list[Any]:
         body = self.request("POST", f"/datasets/{dataset_hash}/data-units", json={"items": items})
         return list(body["data_units"])
+
+    def upload_images(
+        self, dataset_hash: str, files: Sequence[tuple[str, bytes | BinaryIO]]
+    ) -> list[dict[str, Any]]:
+        """Upload images (name, bytes or an open binary file); file objects are streamed."""
+        parts = [("files", (name, content)) for name, content in files]
+        body = self.request("POST", f"/datasets/{dataset_hash}/uploads", files=parts)
+        return list(body["data_units"])
+
+    def data_units(self, dataset_hash: str, *, sha256: str | None = None) -> Iterator[Any]:
+        path = f"/datasets/{dataset_hash}/data-units"
+        return self.paginate(path, "data_units", sha256=sha256, limit=500)
 
     # ontologies
     def create_ontology(self, title: str, structure: dict[str, Any]) -> dict[str, Any]:

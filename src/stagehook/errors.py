@@ -29,6 +29,16 @@ class IncompleteLabels(InvalidInput):
     code = "labels_incomplete"
 
 
+class TooLarge(StagehookError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMedia(StagehookError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class NotFound(StagehookError):
     code = "not_found"
     status = 404

@@ -15,6 +15,7 @@ from stagehook.api.routes import (
     admin,
     datasets,
     deliveries,
+    media,
     meta,
     ontologies,
     projects,
@@ -46,7 +47,17 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     )
     app.state.store = store
     errors.install(app)
-    for module in (datasets, templates, projects, tasks, deliveries, admin, meta, ontologies):
+    for module in (
+        datasets,
+        media,
+        templates,
+        projects,
+        tasks,
+        deliveries,
+        admin,
+        meta,
+        ontologies,
+    ):
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["meta"])

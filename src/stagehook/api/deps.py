@@ -53,11 +53,16 @@ def current_principal(request: Request, store: StoreDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
     return authenticate(store, key.strip())
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+#: The browser's session works on every route (see ``_session_principal``); the name stays
+#: for the media routes (``<img src>`` and uploads from the UI) that say so explicitly.
+KeyOrSession = CurrentUser
 
 
 def admin_user(principal: CurrentUser) -> Principal:

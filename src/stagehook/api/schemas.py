@@ -39,6 +39,9 @@ class DataUnitIn(_In):
     title: str = Field(min_length=1, max_length=1000)
     uri: str | None = Field(default=None, max_length=2048)
     metadata: FiniteJson | None = None
+    #: The referenced image's size in pixels, when known (exports need it for pixels).
+    width: int | None = Field(default=None, ge=1, le=1_000_000)
+    height: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class DataUnitsCreate(_In):

@@ -85,7 +85,7 @@ def _claim_next(
 def start(
     request: Request, project_hash: str, stage_uuid: str, store: StoreDep, user: WebUser
 ) -> Response:
-    """"Start labeling" on a queue: assign me the next task and open it in the editor."""
+    """ "Start labeling" on a queue: assign me the next task and open it in the editor."""
     try:
         found = _claim_next(store, project_hash, stage_uuid, user, None)
     except StagehookError as exc:
