@@ -91,6 +91,7 @@ export class Stage {
     });
     this.pointLayer = svg("svg", {
       class: "point-layer", viewBox: `0 0 ${this.width} ${this.height}`, "data-point-layer": "",
+      width: this.width, height: this.height,
     });
     this.pointLayer.addEventListener("pointerdown", (event) => this.pointerOnPoints(event));
     this.world.append(this.pointLayer);
@@ -145,6 +146,11 @@ export class Stage {
     if (!this.anno) return;
     this.anno.cancelDrawing?.();
     if (TOOL[this.tool]) {
+      // A selected shape hides the drawing tool: drop the selection so the next
+      // press draws. Boxes are dragged; polygons are clicked vertex by vertex.
+      this.anno.cancelSelected();
+      this.selectPoint(null, false);
+      this.anno.setDrawingMode(this.tool === "polygon" ? "click" : "drag");
       this.anno.setDrawingTool(TOOL[this.tool]);
       this.anno.setDrawingEnabled(true);
     } else {
