@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
 from tests.support.api import Api
-from tests.support.labeling import image_bytes, ontology_structure
+from tests.support.labeling import ontology_structure
 from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
 
 IMAGE_SIZE = (640, 480)
+
+
+def scene_png(size: tuple[int, int], seed: int) -> bytes:
+    """A small street scene (sky, road, a car, a sign): something to label in screenshots.
+
+    ``seed`` moves the car, so every image has its own bytes (and sha256).
+    """
+    w, h = size
+    image = Image.new("RGB", size, (135, 180, 215))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, int(h * 0.55), w, h], fill=(88, 92, 99))
+    draw.rectangle([0, int(h * 0.52), w, int(h * 0.56)], fill=(150, 150, 140))
+    x = int(w * (0.15 + 0.07 * (seed % 8)))
+    draw.rectangle([x, int(h * 0.45), x + int(w * 0.28), int(h * 0.66)], fill=(190, 40, 30))
+    draw.rectangle(
+        [x + int(w * 0.05), int(h * 0.38), x + int(w * 0.21), int(h * 0.46)], fill=(160, 30, 25)
+    )
+    for wheel in (0.05, 0.2):
+        cx, cy, r = x + int(w * wheel), int(h * 0.66), int(h * 0.045)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(20, 20, 20))
+    sx = int(w * 0.8)
+    draw.rectangle([sx - 3, int(h * 0.3), sx + 3, int(h * 0.56)], fill=(90, 90, 90))
+    draw.polygon(
+        [
+            (sx, int(h * 0.12)),
+            (sx + 40, int(h * 0.22)),
+            (sx, int(h * 0.32)),
+            (sx - 40, int(h * 0.22)),
+        ],
+        fill=(240, 170, 20),
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 @dataclass
@@ -40,7 +76,7 @@ def lab_project(
     """Uploaded PNGs, Encord's example ontology, Annotate -> Review -> Complete."""
     ontology = api.create_ontology(title, ontology_structure(weather_required=weather_required))
     dataset = api.create_dataset(f"{title} images")
-    files = [(f"frame-{i:03d}.png", image_bytes("PNG", size, seed=i + 1)) for i in range(images)]
+    files = [(f"frame-{i:03d}.png", scene_png(size, seed=i)) for i in range(images)]
     api.upload_images(dataset["dataset_hash"], files)
     project = api.create_project(
         title,

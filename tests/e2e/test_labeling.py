@@ -75,9 +75,9 @@ def test_box_polygon_point_and_a_radio_by_keyboard_are_saved_normalised(
     open_task(page, project, task["task_uuid"])
 
     page.keyboard.press("1")  # Car: a box
-    drag_box(page, (0.2, 0.3), (0.5, 0.6))
+    drag_box(page, (0.15, 0.37), (0.45, 0.71))
     page.keyboard.press("2")  # Road Sign: a polygon, closed on its first vertex
-    corners = [(0.6, 0.2), (0.9, 0.25), (0.85, 0.5), (0.62, 0.45)]
+    corners = [(0.8, 0.11), (0.87, 0.22), (0.8, 0.33), (0.73, 0.22)]
     for fx, fy in corners:
         click_at(page, fx, fy)
     click_at(page, *corners[0])
@@ -94,7 +94,7 @@ def test_box_polygon_point_and_a_radio_by_keyboard_are_saved_normalised(
     by_feature = {o["featureHash"]: o for o in objects_of(row)}
     assert set(by_feature) == {CAR, SIGN, HEAD}
     box = by_feature[CAR]["boundingBox"]
-    for key, want in (("x", 0.2), ("y", 0.3), ("w", 0.3), ("h", 0.3)):
+    for key, want in (("x", 0.15), ("y", 0.37), ("w", 0.3), ("h", 0.34)):
         assert box[key] == pytest.approx(want, abs=TOLERANCE), (key, box)
     ring = by_feature[SIGN]["polygons"][0][0]
     assert len(ring) == 8, ring

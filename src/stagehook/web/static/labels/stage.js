@@ -156,7 +156,7 @@ export class Stage {
     } else {
       this.anno.setDrawingEnabled(false);
     }
-    this.view.dataset.tool = this.tool ?? "select";
+    this.view.dataset.mode = this.tool ?? "select";
     this.drawPoints();
   }
 

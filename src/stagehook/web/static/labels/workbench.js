@@ -91,7 +91,7 @@ class Workbench {
     this.stage.show(img, this.state.objects);
     this.committed = this.snapshot();
     if (draft) this.restoreDraft(draft);
-    else this.status("Saved", "ok");
+    else this.status(config.read_only ? "Read-only" : "Saved", "ok");
     this.renderAll();
     this.showTaskFacts();
     root.dataset.ready = task.task_uuid;
@@ -246,6 +246,7 @@ class Workbench {
   // ------------------------------------------------------------ rendering
   renderPalette() {
     renderPalette($("palette"), this.classes, this.active, config.read_only, (hash) => this.pick(hash));
+    if (!$("tool")) return;
     $("tool").textContent = this.active ? `Drawing: ${this.byHash.get(this.active).name}` : "Select / pan";
   }
 
