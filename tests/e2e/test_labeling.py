@@ -12,9 +12,13 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from stagehook.config import Settings
-from tests.e2e import ui
-from tests.e2e.conftest import ADMIN_KEY, Server, Shot
-from tests.e2e.labeling import (
+from tests.support import ui
+from tests.support.api import Api
+from tests.support.browser import ADMIN_KEY, Server, Shot
+from tests.support.labeling import CAR, HEAD, SIGN, SUN, WEATHER
+from tests.support.receiver import Receiver
+from tests.support.server import serve_app
+from tests.support.workbench import (
     ANNOTATE,
     REVIEW,
     LabProject,
@@ -26,10 +30,6 @@ from tests.e2e.labeling import (
     wait_ready,
     wait_saved,
 )
-from tests.support.api import Api
-from tests.support.labeling import CAR, HEAD, SIGN, SUN, WEATHER
-from tests.support.receiver import Receiver
-from tests.support.server import serve_app
 
 pytestmark = pytest.mark.e2e
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"

@@ -8,10 +8,10 @@ from sqlalchemy import Connection, insert, select
 
 from stagehook.config import Settings, media_origin
 from stagehook.errors import InvalidInput, NotFound
+from stagehook.store.access import Principal, may_use_dataset, visible_datasets
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.tables import data_units, datasets, project_datasets
 from stagehook.store.tasks import create_tasks
-from stagehook.store.users import Principal
 
 #: What an uploaded image's data unit records about its file (URI units may give a size).
 MEDIA_FIELDS = ("sha256", "mime_type", "size_bytes", "width", "height")
@@ -31,7 +31,7 @@ def create_dataset(store: Store, principal: Principal, title: str) -> dict[str, 
 
 def require_dataset(conn: Connection, principal: Principal, dataset_hash: str) -> Any:
     row = conn.execute(select(datasets).where(datasets.c.dataset_hash == dataset_hash)).first()
-    if row is None or not (principal.is_admin or row.created_by == principal.user_id):
+    if row is None or not may_use_dataset(principal, row.created_by):
         raise NotFound(f"dataset {dataset_hash} does not exist")
     return row
 
@@ -54,9 +54,11 @@ def check_media_uri(settings: Settings, uri: str | None) -> None:
 def list_datasets(
     store: Store, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(datasets).order_by(datasets.c.created_at, datasets.c.dataset_hash)
-    if not principal.is_admin:
-        query = query.where(datasets.c.created_by == principal.user_id)
+    query = (
+        select(datasets)
+        .where(visible_datasets(principal))
+        .order_by(datasets.c.created_at, datasets.c.dataset_hash)
+    )
     offset = decode_cursor(cursor)
     with store.db.read() as conn:
         rows = conn.execute(query.offset(offset).limit(limit + 1)).mappings().all()

@@ -13,10 +13,10 @@ from sqlalchemy import Connection, delete, insert, select, update
 from stagehook.errors import Conflict, NotFound
 from stagehook.labeling import rows
 from stagehook.labeling.validate import check_row
+from stagehook.store.access import Principal
 from stagehook.store.context import Store
 from stagehook.store.ontologies import project_index
 from stagehook.store.tables import data_units, datasets, label_features, label_rows
-from stagehook.store.users import Principal
 
 
 def content_url(data_hash: str) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import exists, select
 
 from stagehook.errors import NotFound
+from stagehook.store.access import Principal
 from stagehook.store.context import Store
 from stagehook.store.tables import data_units, datasets, memberships, project_datasets
-from stagehook.store.users import Principal
 
 
 def readable_unit(store: Store, principal: Principal, data_hash: str) -> Any:

@@ -8,9 +8,9 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from stagehook.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stagehook.labeling.ontology import Index, Structure, changed_kinds, complete, removed, to_json
+from stagehook.store.access import Principal
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.tables import label_features, ontologies, projects
-from stagehook.store.users import Principal
 
 
 def _public(row: Any, used_by: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -14,20 +14,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stagehook.errors import InvalidInput, InvalidTransition, StagehookError
 from stagehook.store import tasks, work_queue
+from stagehook.store.access import (
+    MANAGER_ROLES,
+    ROLE_STAGE_TYPES,
+    Principal,
+    Role,
+    require_project_role,
+)
 from stagehook.store.context import Store
-from stagehook.store.tasks import ROLE_STAGE_TYPES
-from stagehook.store.users import MANAGER_ROLES, Principal, Role
 from stagehook.web.common import (
     TEMPLATES,
     StoreDep,
     WebUser,
     back,
     flash,
-    project_role,
     web_router,
 )
 from stagehook.workflow.stages import Action, StageType, TaskStatus
-from stagehook.workflow.tasks import ActionRequest
+from stagehook.workflow.task_machine import ActionRequest
 
 router = web_router()
 
@@ -54,7 +58,7 @@ def _claim_next(
     store: Store, project_hash: str, stage_uuid: str, user: Principal, done: str | None
 ) -> dict[str, Any] | None:
     """Assign the next waiting task to ``user``; a task someone else just took is skipped."""
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     skip = {done} if done else set()
     for _ in range(ASSIGN_ATTEMPTS):
         with store.db.read() as conn:
@@ -102,7 +106,7 @@ def start(
 @router.get("/projects/{project_hash}/tasks/{task_uuid}/next")
 def peek_next(project_hash: str, task_uuid: str, store: StoreDep, user: WebUser) -> Any:
     """The task "Submit & next" will most likely open, so the browser loads its image early."""
-    project_role(store, user, project_hash)
+    require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     with store.db.read() as conn:
         found = work_queue.next_task_uuid(
@@ -120,7 +124,7 @@ def advance(
     user: WebUser,
 ) -> Any:
     """Act on the task (submit, approve, reject with a comment) and open the next one."""
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     stage_uuid = task["stage_uuid"]
     if body.action == Action.REJECT and not (body.comment or "").strip():

@@ -18,9 +18,9 @@ from stagehook.media.sniff import sniff
 from stagehook.media.storage import Blob, MediaStore
 from stagehook.media.upload import receive_files
 from stagehook.store import datasets
+from stagehook.store.access import Principal
 from stagehook.store.context import Store
 from stagehook.store.media_units import readable_unit
-from stagehook.store.users import Principal
 
 router = APIRouter(tags=["media"])
 
