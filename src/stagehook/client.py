@@ -46,14 +46,18 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+    @staticmethod
+    def _check(response: httpx.Response) -> None:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
                 raise ApiError(response.status_code, error["code"], error["message"])
             except (ValueError, KeyError, TypeError):
                 raise ApiError(response.status_code, "http_error", response.text) from None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        self._check(response)
         return response.json() if response.content else None
 
     def paginate(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -87,6 +91,23 @@ class Client:
     def data_units(self, dataset_hash: str, *, sha256: str | None = None) -> Iterator[Any]:
         path = f"/datasets/{dataset_hash}/data-units"
         return self.paginate(path, "data_units", sha256=sha256, limit=500)
+
+    def export(
+        self,
+        project_hash: str,
+        format: str = "encord",
+        *,
+        stage_uuid: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[bytes]:
+        """The export file, chunk by chunk, as the server streams it."""
+        params = {"format": format, "stage_uuid": stage_uuid, "status": status}
+        query = {k: v for k, v in params.items() if v is not None}
+        with self.http.stream("GET", f"/projects/{project_hash}/export", params=query) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            yield from response.iter_bytes()
 
     # ontologies
     def create_ontology(self, title: str, structure: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from stagehook.api import errors
 from stagehook.api.routes import (
     datasets,
     deliveries,
+    export,
     media,
     members,
     meta,
@@ -37,6 +38,7 @@ ROUTERS = (
     datasets,
     media,
     ontologies,
+    export,
     workflow_templates,
     projects,
     workflows,

@@ -6,6 +6,7 @@ so a client can point at the offending value.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -26,7 +27,8 @@ class LabelError(InvalidInput):
 
 
 def _key(path: str, key: str) -> str:
-    return f"{path}.{key}" if key.replace("_", "").isalnum() else f'{path}["{key}"]'
+    """A map key chosen by the data (a hash, a vertex number): always bracketed."""
+    return f"{path}[{json.dumps(key)}]"
 
 
 def _dict(value: Any, path: str) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def _hash(value: Any, path: str) -> str:
 
 def _unit(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise LabelError(path, "must be a number")
+        raise LabelError(path, "must be a finite number")
     if not 0 <= value <= 1:
         raise LabelError(path, f"{value} is outside 0-1 (coordinates are normalised)")
     return float(value)
@@ -118,7 +120,7 @@ def _geometry(obj: dict[str, Any], shape: str, name: str, path: str) -> None:
     for key in _ALL_GEOMETRY:
         if key in obj and key not in expected:
             raise LabelError(
-                _key(path, key), f"{name!r} is a {shape}; give {GEOMETRY[shape]}, not {key}"
+                f"{path}.{key}", f"{name!r} is a {shape}; give {GEOMETRY[shape]}, not {key}"
             )
     if shape == "bounding_box":
         if "boundingBox" not in obj:

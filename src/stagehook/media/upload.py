@@ -61,7 +61,7 @@ class _Receiver:
         if len(self.blobs) >= self.max_files:
             raise TooLarge(f"one upload takes at most {self.max_files} files")
         filename = options[b"filename"].decode("utf-8", "replace")
-        self.part.blob = self.media.new_blob(filename.rsplit("/", 1)[-1][:1000] or "image")
+        self.part.blob = self.media.new_blob(filename[:1000] or "image")
         self.blobs.append(self.part.blob)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
