@@ -20,6 +20,7 @@ from tests.support.receiver import Receiver
 from tests.support.server import serve_app
 from tests.support.workbench import (
     ANNOTATE,
+    IMAGE_SIZE,
     REVIEW,
     LabProject,
     click_at,
@@ -229,3 +230,38 @@ def test_review_rejects_with_a_comment_the_annotator_sees_then_approves(
     assert event["event_type"] == "task_completed_event"
     assert event["payload"]["label_hash"] == task["label_hash"]
     assert api.tasks(project.project_hash, stage_uuid=REVIEW) == []
+
+    # The export carries the box drawn in the browser, in both formats.
+    coco = api.raw("GET", f"/projects/{project.project_hash}/export?format=coco").json()
+    (annotation,) = coco["annotations"]
+    car = next(c for c in coco["categories"] if c["name"] == "Car")
+    assert annotation["category_id"] == car["id"]
+    width, height = IMAGE_SIZE
+    want = [0.25 * width, 0.25 * height, 0.25 * width, 0.25 * height]
+    assert annotation["bbox"] == pytest.approx(want, abs=TOLERANCE * width)
+    encord = api.raw("GET", f"/projects/{project.project_hash}/export?format=encord").json()
+    (row,) = encord
+    assert row["label_hash"] == task["label_hash"]
+    (box,) = [o for u in row["data_units"].values() for o in u["labels"]["objects"]]
+    assert box["featureHash"] == CAR
+    assert box["boundingBox"]["x"] == pytest.approx(0.25, abs=TOLERANCE)
+
+
+def test_submit_without_a_required_classification_is_refused_with_the_reason(
+    page: Page, api: Api
+) -> None:
+    project = lab_project(api, 1, weather_required=True)
+    task = project.tasks[0]
+    ui.sign_in_with_key(page)
+    open_task(page, project, task["task_uuid"])
+    page.keyboard.press("1")
+    drag_box(page, (0.1, 0.1), (0.3, 0.3))
+    page.get_by_role("button", name="Submit & next").click()
+    expect(page.locator("[data-message]")).to_contain_text("Weather")
+    (still,) = api.tasks(project.project_hash, stage_uuid=ANNOTATE)
+    assert still["status"] != "COMPLETED" and still["task_uuid"] == task["task_uuid"]
+    page.keyboard.press("Alt+1")  # Rain
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text("Done: no more tasks")).to_be_visible()
+    (submitted,) = api.tasks(project.project_hash, stage_uuid=REVIEW)
+    assert submitted["task_uuid"] == task["task_uuid"]

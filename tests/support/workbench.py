@@ -125,4 +125,4 @@ def objects_of(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [obj for unit in units.values() for obj in unit["labels"]["objects"]]
 
 
-__all__ = ["ANNOTATE", "REVIEW"]
+__all__ = ["ANNOTATE", "IMAGE_SIZE", "REVIEW"]
