@@ -8,6 +8,7 @@ first match, so a 10,000-task queue costs the same as a 10-task one.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -20,14 +21,21 @@ from stagehook.workflow.stages import Action, TaskStatus
 OPEN_STATUSES = (TaskStatus.NEW.value, TaskStatus.RELEASED.value, TaskStatus.REOPENED.value)
 
 
-def next_task_uuid(
+@dataclass(frozen=True)
+class NextTask:
+    task_uuid: str
+    #: Already assigned to this person (no ASSIGN needed).
+    held: bool
+
+
+def next_task(
     conn: Connection,
     project_hash: str,
     stage_uuid: str,
     username: str,
     *,
     exclude: Collection[str] = (),
-) -> str | None:
+) -> NextTask | None:
     """The task this person should work on next at the stage, or None when it is empty."""
     at_stage = select(tasks.c.task_uuid).where(
         tasks.c.project_hash == project_hash, tasks.c.stage_uuid == stage_uuid
@@ -37,10 +45,10 @@ def next_task_uuid(
     held = at_stage.where(tasks.c.status == TaskStatus.ASSIGNED.value, tasks.c.assignee == username)
     mine = conn.execute(held.order_by(tasks.c.seq).limit(1)).scalar()
     if mine is not None:
-        return str(mine)
+        return NextTask(str(mine), held=True)
     waiting = at_stage.where(tasks.c.status.in_(OPEN_STATUSES))
     found = conn.execute(waiting.order_by(tasks.c.seq).limit(1)).scalar()
-    return None if found is None else str(found)
+    return None if found is None else NextTask(str(found), held=False)
 
 
 def _unit_fields(fields: dict[str, Any]) -> dict[str, Any]:

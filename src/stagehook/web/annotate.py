@@ -30,7 +30,7 @@ from stagehook.web.common import (
     flash,
     web_router,
 )
-from stagehook.workflow.stages import Action, StageType, TaskStatus
+from stagehook.workflow.stages import Action, StageType
 from stagehook.workflow.task_machine import ActionRequest
 
 router = web_router()
@@ -54,34 +54,40 @@ def editor_task(store: Store, project_hash: str, task_uuid: str) -> dict[str, An
     return view
 
 
-def _claim_next(
-    store: Store, project_hash: str, stage_uuid: str, user: Principal, done: str | None
+def _act_and_claim(
+    store: Store,
+    project_hash: str,
+    stage_uuid: str,
+    user: Principal,
+    act: ActionRequest | None,
 ) -> dict[str, Any] | None:
-    """Assign the next waiting task to ``user``; a task someone else just took is skipped."""
+    """Apply ``act`` and assign the next waiting task to ``user`` in ONE transaction.
+
+    A task someone else assigned a moment earlier fails the batch; it is skipped and the
+    batch retried with the next one. Returns the next task, None when the queue is empty.
+    """
     role = require_project_role(store, user, project_hash)
-    skip = {done} if done else set()
+    own = [act] if act is not None else []
+    skip = {act.task_uuid} if act is not None else set()
     for _ in range(ASSIGN_ATTEMPTS):
         with store.db.read() as conn:
-            found = work_queue.next_task_uuid(
+            found = work_queue.next_task(
                 conn, project_hash, stage_uuid, user.username, exclude=skip
             )
-        if found is None:
-            return None
-        task = tasks.get_task(store, project_hash, found)
-        if task["status"] != TaskStatus.ASSIGNED.value:
+        batch = list(own)
+        if found is not None and not found.held:
+            batch.append(ActionRequest(found.task_uuid, Action.ASSIGN))
+        if batch:
             try:
-                tasks.apply_stage_actions(
-                    store,
-                    project_hash,
-                    stage_uuid,
-                    [ActionRequest(found, Action.ASSIGN)],
-                    user,
-                    role,
-                )
+                tasks.apply_stage_actions(store, project_hash, stage_uuid, batch, user, role)
             except InvalidTransition:
-                skip.add(found)
+                if found is None or found.held:
+                    raise
+                skip.add(found.task_uuid)
                 continue
-        return editor_task(store, project_hash, found)
+        return None if found is None else editor_task(store, project_hash, found.task_uuid)
+    if own:  # every candidate was taken meanwhile: act alone
+        tasks.apply_stage_actions(store, project_hash, stage_uuid, own, user, role)
     return None
 
 
@@ -91,7 +97,7 @@ def start(
 ) -> Response:
     """ "Start labeling" on a queue: assign me the next task and open it in the editor."""
     try:
-        found = _claim_next(store, project_hash, stage_uuid, user, None)
+        found = _act_and_claim(store, project_hash, stage_uuid, user, None)
     except StagehookError as exc:
         flash(request, exc.message, "error")
         found = None
@@ -109,10 +115,10 @@ def peek_next(project_hash: str, task_uuid: str, store: StoreDep, user: WebUser)
     require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     with store.db.read() as conn:
-        found = work_queue.next_task_uuid(
+        found = work_queue.next_task(
             conn, project_hash, task["stage_uuid"], user.username, exclude={task_uuid}
         )
-    return {"next": None if found is None else editor_task(store, project_hash, found)}
+    return {"next": None if found is None else editor_task(store, project_hash, found.task_uuid)}
 
 
 @router.post("/projects/{project_hash}/tasks/{task_uuid}/advance")
@@ -124,21 +130,14 @@ def advance(
     user: WebUser,
 ) -> Any:
     """Act on the task (submit, approve, reject with a comment) and open the next one."""
-    role = require_project_role(store, user, project_hash)
+    require_project_role(store, user, project_hash)  # before the task says it exists
     task = tasks.get_task(store, project_hash, task_uuid)
     stage_uuid = task["stage_uuid"]
     if body.action == Action.REJECT and not (body.comment or "").strip():
         raise InvalidInput("say why you reject the task; the annotator sees your comment")
     comment = (body.comment or "").strip() or None
-    tasks.apply_stage_actions(
-        store,
-        project_hash,
-        stage_uuid,
-        [ActionRequest(task_uuid, body.action, None, comment)],
-        user,
-        role,
-    )
-    following = _claim_next(store, project_hash, stage_uuid, user, task_uuid)
+    act = ActionRequest(task_uuid, body.action, None, comment)
+    following = _act_and_claim(store, project_hash, stage_uuid, user, act)
     if following is None:
         return {"next": None, "message": "Done: no more tasks are waiting at this stage for you."}
     return {"next": following}

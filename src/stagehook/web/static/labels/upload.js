@@ -26,6 +26,9 @@ function send(file, row) {
       if (xhr.status >= 200 && xhr.status < 300) {
         row.bar.value = 1;
         row.state.textContent = "uploaded";
+        document.querySelector("[data-no-units]")?.remove();
+        const count = document.querySelector("[data-unit-count]");
+        if (count) count.textContent = String((Number.parseInt(count.textContent, 10) || 0) + (data.data_units ?? []).length);
         for (const unit of data.data_units ?? []) {
           table?.append(el("tr", {}, el("td", { text: unit.title }),
             el("td", {}, el("code", { title: unit.data_hash, text: unit.data_hash.slice(0, 8) }))));
