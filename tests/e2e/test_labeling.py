@@ -15,7 +15,7 @@ from stagehook.config import Settings
 from tests.support import ui
 from tests.support.api import Api
 from tests.support.browser import ADMIN_KEY, Server, Shot
-from tests.support.labeling import CAR, HEAD, SIGN, SUN, WEATHER
+from tests.support.labeling import CAR, HEAD, OCCLUDED, SIGN, SUN, WEATHER, YES
 from tests.support.receiver import Receiver
 from tests.support.server import serve_app
 from tests.support.workbench import (
@@ -265,3 +265,50 @@ def test_submit_without_a_required_classification_is_refused_with_the_reason(
     expect(page.get_by_text("Done: no more tasks")).to_be_visible()
     (submitted,) = api.tasks(project.project_hash, stage_uuid=REVIEW)
     assert submitted["task_uuid"] == task["task_uuid"]
+
+
+def test_undo_redo_delete_attributes_zoom_and_the_help_overlay(
+    page: Page, api: Api, shot: Shot
+) -> None:
+    project = lab_project(api, 1)
+    task = project.tasks[0]
+    ui.sign_in_with_key(page)
+    open_task(page, project, task["task_uuid"])
+    count = page.locator("[data-count]")
+
+    page.keyboard.press("1")
+    drag_box(page, (0.1, 0.1), (0.3, 0.3))
+    expect(count).to_have_text("1")
+    page.wait_for_timeout(400)  # one undo step per pause, as a person works
+    page.keyboard.press("Control+z")
+    expect(count).to_have_text("0")
+    page.keyboard.press("Control+Shift+z")
+    expect(count).to_have_text("1")
+    page.locator("[data-objects] button").first.click()
+    page.keyboard.press("Delete")
+    expect(count).to_have_text("0")
+
+    # Zoomed in, a drawn box still lands where it was drawn on the image.
+    stage = page.locator("[data-stage]").bounding_box()
+    assert stage is not None
+    page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.keyboard.press("1")
+    drag_box(page, (0.45, 0.45), (0.55, 0.6))
+    page.get_by_role("radio", name="Yes").check()  # the box's Occluded attribute
+    page.keyboard.press("?")
+    help_overlay = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_overlay).to_be_visible()
+    expect(help_overlay).to_contain_text("undo / redo")
+    shot("help")
+    page.screenshot(path=DOCS_IMG / "shortcuts.png")
+    page.keyboard.press("Escape")
+    expect(help_overlay).to_be_hidden()
+    wait_saved(page)
+
+    row = api.get_label_row(project.project_hash, task["label_hash"])
+    (box,) = objects_of(row)
+    expected = {"x": 0.45, "y": 0.45, "w": 0.1, "h": 0.15}
+    assert box["boundingBox"] == pytest.approx(expected, abs=TOLERANCE / 2)
+    (answer,) = row["labels"]["object_answers"][box["objectHash"]]["classifications"]
+    assert answer["featureHash"] == OCCLUDED and answer["answers"][0]["featureHash"] == YES

@@ -273,6 +273,8 @@ export class Stage {
   }
 }
 
+// Keys go to the field when the person types in one (radios and checkboxes take no text).
 export function isTyping(event) {
-  return event.target instanceof Element && event.target.matches("input, textarea, select, [contenteditable]");
+  return event.target instanceof Element
+    && event.target.matches('input:not([type="radio"]):not([type="checkbox"]), textarea, select, [contenteditable]');
 }

@@ -2,9 +2,11 @@
 // review. The label row is saved through the REST API with the page's session; the
 // task moves through the web endpoint that also hands back the next task.
 import { fromRow, toRow, indexOntology, KINDS, encordDate } from "./format.js";
-import { Stage, fromSelector, isTyping } from "./stage.js";
+import { Stage, fromSelector } from "./stage.js";
 import { helpDialog, renderClassifications, renderObject, renderObjectList, renderPalette } from "./panel.js";
 import { Drafts } from "./drafts.js";
+import { bindControls } from "./keys.js";
+import { call, loadImage } from "./net.js";
 
 const SAVE_DELAY_MS = 800;
 const COMMIT_DELAY_MS = 250;
@@ -12,32 +14,7 @@ const UNDO_DEPTH = 200;
 
 const root = document.querySelector("[data-workbench]");
 const config = JSON.parse(document.getElementById("workbench-config").textContent);
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (name) => root.querySelector(`[data-${name}]`);
-
-async function call(method, url, body) {
-  const response = await fetch(url, {
-    method, credentials: "same-origin",
-    headers: { accept: "application/json", "content-type": "application/json", "x-csrf-token": csrf },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await response.json(); } catch { data = null; }
-  if (!response.ok) {
-    const error = new Error(data?.error?.message || `the server answered ${response.status}`);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
-}
-
-// A decoded <img>: shown the moment it is needed (the browser cache keeps the bytes).
-function loadImage(url) {
-  const img = new Image();
-  img.decoding = "async";
-  img.src = url;
-  return img.decode().then(() => img);
-}
 
 class Workbench {
   constructor() {
@@ -60,7 +37,7 @@ class Workbench {
       onPoint: (geom) => this.addPoint(geom),
       onPointMoved: (hash, geom) => { const item = this.find(hash); if (item) { item.geom = geom; this.touch(); } },
     }, { readOnly: config.read_only });
-    this.bindControls();
+    bindControls(this, root, config);
   }
 
   async start(ontologyHash, task) {
@@ -405,65 +382,6 @@ class Workbench {
   }
 
   // ------------------------------------------------------------ controls
-  bindControls() {
-    root.addEventListener("click", (event) => {
-      const button = event.target.closest("[data-do]");
-      if (!button) return;
-      const what = button.dataset.do;
-      if (what === "help") this.toggleHelp();
-      else if (what === "undo") this.travel(this.undo, this.redo);
-      else if (what === "redo") this.travel(this.redo, this.undo);
-      else if (what === "fit") this.stage.fit();
-      else if (what === "keep-mine") this.resolve(true);
-      else if (what === "take-theirs") this.resolve(false);
-      else if (what === "select") this.pick(null);
-      else this.advance(what);
-    });
-    window.addEventListener("keydown", (event) => this.key(event), true);
-    window.addEventListener("popstate", () => window.location.reload());
-  }
-
-  toggleHelp() {
-    if (this.help.open) this.help.close(); else this.help.showModal();
-  }
-
-  key(event) {
-    const ctrl = event.ctrlKey || event.metaKey;
-    const k = event.key;
-    if (ctrl && (k === "z" || k === "Z" || k === "y")) {
-      if (isTyping(event)) return;
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      if (k === "y" || event.shiftKey) this.travel(this.redo, this.undo); else this.travel(this.undo, this.redo);
-      return;
-    }
-    if (ctrl && k === "Enter") {
-      event.preventDefault();
-      this.advance(config.stage_type === "REVIEW" ? "APPROVE" : "SUBMIT");
-      return;
-    }
-    if (isTyping(event) || ctrl) return;
-    if (k === "?") { event.preventDefault(); this.toggleHelp(); return; }
-    if (this.help.open) return;
-    if (event.altKey && /^Digit[1-9]$/.test(event.code)) {
-      const radio = (this.structure.classifications ?? []).find((c) => c.attributes[0]?.type === "radio");
-      const option = radio?.attributes[0].options?.[Number(event.code.slice(5)) - 1];
-      if (option && !config.read_only) {
-        event.preventDefault();
-        this.answerClassification(radio.featureNodeHash, option.featureNodeHash);
-        this.renderAll();
-      }
-      return;
-    }
-    if (event.altKey) return;
-    if (/^[1-9]$/.test(k) && this.classes[Number(k) - 1]) { event.preventDefault(); this.pick(this.classes[Number(k) - 1].featureNodeHash); }
-    else if (k === "Escape" || k === "v" || k === "V") { this.stage.anno?.cancelDrawing(); this.pick(null); }
-    else if ((k === "Delete" || k === "Backspace") && !config.read_only) { event.preventDefault(); this.removeSelected(); }
-    else if (k === "Tab" && (event.target === document.body || root.contains(event.target) && event.target.closest("[data-stage]"))) { event.preventDefault(); this.cycle(event.shiftKey ? -1 : 1); }
-    else if (k === "+" || k === "=") this.stage.zoomBy(1.25);
-    else if (k === "-" || k === "_") this.stage.zoomBy(0.8);
-    else if (k === "0") this.stage.fit();
-  }
 }
 
 const bench = new Workbench();
