@@ -151,6 +151,8 @@ tasks = Table(
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("project_hash", "data_hash", name="uq_tasks_project_data"),
     Index("ix_tasks_project_stage", "project_hash", "stage_uuid", "seq"),
+    # "Submit & next" first looks for the tasks a person already holds at a stage.
+    Index("ix_tasks_stage_assignee", "project_hash", "stage_uuid", "assignee", "seq"),
 )
 
 label_rows = Table(

@@ -1,4 +1,4 @@
-"""task history keeps a reviewer's comment
+"""task history keeps a reviewer's comment; an index for "the tasks I hold at a stage"
 
 Revision ID: 0005
 Revises: 0002
@@ -19,8 +19,16 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("task_history", schema=None) as batch_op:
         batch_op.add_column(sa.Column("comment", sa.String(length=2000), nullable=True))
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tasks_stage_assignee",
+            ["project_hash", "stage_uuid", "assignee", "seq"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_stage_assignee")
     with op.batch_alter_table("task_history", schema=None) as batch_op:
         batch_op.drop_column("comment")
