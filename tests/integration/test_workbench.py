@@ -121,3 +121,18 @@ def test_a_reject_needs_a_comment_and_the_history_keeps_it(
     api.act(project, REVIEW, [{"task_uuid": task, "action": "REJECT", "comment": second}])
     history = api.request("GET", f"/projects/{project}/tasks/{task}")["history"]
     assert [h["comment"] for h in history if h["action"] == "REJECT"] == [note, second]
+
+
+@pytest.mark.settings(media_origins=["https://bucket.example.com"])
+def test_the_task_page_may_show_images_from_the_media_origins_only(
+    browser: httpx.Client, queue: tuple[str, list[dict[str, str]]]
+) -> None:
+    project, tasks = queue
+    page = browser.get(f"/projects/{project}/tasks/{tasks[0]['task_uuid']}")
+    policy = page.headers["content-security-policy"]
+    images = next(p for p in policy.split(";") if p.strip().startswith("img-src"))
+    assert images.split()[1:] == ["'self'", "data:", "blob:", "https://bucket.example.com"]
+    assert "style-src-attr 'unsafe-inline'" in policy  # the annotation library's colours
+    assert "script-src 'self';" in policy
+    other = browser.get("/projects")
+    assert "bucket.example.com" not in other.headers["content-security-policy"]

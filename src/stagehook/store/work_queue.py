@@ -60,6 +60,13 @@ def _unit_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return unit
 
 
+def _image_url(data_hash: str, uri: str, sha256: str | None) -> str | None:
+    """Where the browser loads the image: the bucket's URI, our copy, or nothing."""
+    if uri.startswith(("http://", "https://")):
+        return uri
+    return f"/api/v1/data-units/{data_hash}/content" if sha256 else None
+
+
 def task_view(conn: Connection, project_hash: str, task_uuid: str) -> dict[str, Any]:
     """What the editor shows for one task: task, label row, image, last review comment."""
     row = conn.execute(
@@ -93,11 +100,7 @@ def task_view(conn: Connection, project_hash: str, task_uuid: str) -> dict[str, 
         "labels": row.labels,
         "version": row.version,
         "data_title": fields.get("title", ""),
-        "image": {
-            "url": uri
-            if uri.startswith(("http://", "https://"))
-            else f"/api/v1/data-units/{row.data_hash}/content",
-        },
+        "image": {"url": _image_url(row.data_hash, uri, fields.get("sha256"))},
         "unit": _unit_fields(fields),
         "review_comment": None
         if comment is None

@@ -13,7 +13,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from stagehook.errors import InvalidInput, InvalidTransition, StagehookError
-from stagehook.store import tasks, work_queue
+from stagehook.store import ontologies, tasks, work_queue
 from stagehook.store.access import (
     MANAGER_ROLES,
     ROLE_STAGE_TYPES,
@@ -143,6 +143,15 @@ def advance(
     return {"next": following}
 
 
+def _structure(store: Store, ontology_hash: str | None) -> dict[str, Any] | None:
+    """The ontology rides in the page: the editor starts without another request."""
+    return (
+        None
+        if ontology_hash is None
+        else ontologies.get_ontology(store, ontology_hash)["structure"]
+    )
+
+
 def workbench_config(
     store: Store,
     project: dict[str, Any],
@@ -161,7 +170,7 @@ def workbench_config(
     return {
         "project_hash": project_hash,
         "project_title": project["title"],
-        "ontology_hash": project.get("ontology_hash"),
+        "ontology": _structure(store, project.get("ontology_hash")),
         "username": user.username,
         "stage_type": kind.value,
         "read_only": not editable,

@@ -168,7 +168,7 @@ def _task_page(
         task=task,
         stage=stage,
         row=row,
-        draft=draft if draft is not None else json.dumps(row["labels"], indent=2),
+        draft=draft if draft is not None else json.dumps(row["labels"]),
         error=error,
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,

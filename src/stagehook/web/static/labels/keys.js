@@ -18,6 +18,7 @@ export function bindControls(bench, root, config) {
     else bench.advance(what);
   });
   window.addEventListener("keydown", (event) => key(bench, config, event), true);
+  root.querySelector("[data-advanced]").addEventListener("toggle", () => bench.showJson());
   window.addEventListener("popstate", () => window.location.reload());
 }
 

@@ -20,6 +20,7 @@ export async function call(method, url, body) {
 
 // A decoded <img>: shown the moment it is needed (the browser cache keeps the bytes).
 export function loadImage(url) {
+  if (!url) return Promise.resolve(null); // a data unit without an image (labels as JSON)
   const img = new Image();
   img.decoding = "async";
   img.src = url;

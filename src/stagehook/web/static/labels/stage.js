@@ -100,8 +100,17 @@ export class Stage {
     this.fit();
   }
 
+  // No image to show (a data unit that only has JSON labels).
+  clear() {
+    this.anno?.destroy();
+    this.anno = null;
+    this.world.replaceChildren();
+    this.points.clear();
+  }
+
   // Replace every shape (load, undo, redo): nothing here is reported back as an edit.
   load(objects) {
+    if (!this.anno) return;
     const w = this.width;
     const h = this.height;
     const shapes = objects.filter((o) => o.kind !== "point").map((o) => ({

@@ -1,7 +1,7 @@
 // The labeling workbench on the task page: draw, classify, autosave, Submit & next,
 // review. The label row is saved through the REST API with the page's session; the
 // task moves through the web endpoint that also hands back the next task.
-import { fromRow, toRow, indexOntology, KINDS, encordDate } from "./format.js";
+import { fromRow, toRow, indexOntology, KINDS, encordDate, shortHash } from "./format.js";
 import { Stage, fromSelector } from "./stage.js";
 import { helpDialog, renderClassifications, renderObject, renderObjectList, renderPalette } from "./panel.js";
 import { Drafts } from "./drafts.js";
@@ -40,13 +40,9 @@ class Workbench {
     bindControls(this, root, config);
   }
 
-  async start(ontologyHash, task) {
-    if (ontologyHash) {
-      const ontology = await call("GET", `/api/v1/ontologies/${ontologyHash}`);
-      this.structure = ontology.structure;
-    } else {
-      this.structure = { objects: [], classifications: [] };
-    }
+  // The page carries the ontology; the image was preloaded by the page's <head>.
+  async start(structure, task) {
+    this.structure = structure ?? { objects: [], classifications: [] };
     this.byHash = indexOntology(this.structure);
     this.classes = this.structure.objects.filter((o) => KINDS[o.shape] && !o.archived);
     await this.open(task, await loadImage(task.image.url));
@@ -65,7 +61,9 @@ class Workbench {
     this.dirty = false;
     this.drafts = new Drafts(task.label_hash);
     const draft = config.read_only ? null : this.drafts.read();
-    this.stage.show(img, this.state.objects);
+    $("stage").hidden = !img;
+    this.message(img ? "" : "This data unit has no image: its labels are JSON (Advanced, below).", "ok");
+    if (img) this.stage.show(img, this.state.objects); else this.stage.clear();
     this.committed = this.snapshot();
     if (draft) this.restoreDraft(draft);
     else this.status(config.read_only ? "Read-only" : "Saved", "ok");
@@ -98,8 +96,23 @@ class Workbench {
       comment.querySelector("[data-comment-text]").textContent = t.review_comment.comment;
       comment.querySelector("[data-comment-by]").textContent = `${t.review_comment.actor}, ${t.review_comment.when}`;
     }
-    $("advanced-json").value = JSON.stringify(this.saved, null, 2);
+    this.showJson();
     document.title = `${$("title").textContent} · ${config.project_title} · stagehook`;
+  }
+
+  // The saved row as JSON, written only while its panel is open (300 boxes are 150 kB).
+  showJson() {
+    const panel = $("advanced");
+    $("advanced-json").value = panel.open ? JSON.stringify(this.saved, null, 2) : "";
+  }
+
+  // The server-rendered details (history, JSON form) describe the task the page was
+  // loaded with; after Submit & next they would be another task's, so they make way.
+  staleDetails() {
+    for (const part of document.querySelectorAll("[data-fresh-details]")) part.hidden = true;
+    const note = document.querySelector("[data-stale-details]");
+    note.hidden = false;
+    note.querySelector("a").href = window.location.pathname;
   }
 
   // ------------------------------------------------------------ state changes
@@ -175,7 +188,7 @@ class Workbench {
   addPoint(geom) {
     const element = this.byHash.get(this.active);
     if (!element || element.shape !== "point") return;
-    const objectHash = crypto.randomUUID ? crypto.randomUUID() : String(Date.now() + Math.random());
+    const objectHash = shortHash();
     this.state.objects.push({ objectHash, featureHash: this.active, kind: "point", geom, answers: {}, meta: this.meta() });
     this.stage.points.set(objectHash, geom);
     this.stage.selectPoint(objectHash, true);
@@ -216,7 +229,7 @@ class Workbench {
     const entry = this.state.classifications[featureHash];
     this.state.classifications[featureHash] = entry
       ? { ...entry, value, meta: { ...entry.meta, lastEditedAt: encordDate(), lastEditedBy: config.username } }
-      : { classificationHash: crypto.randomUUID(), value, meta: this.meta() };
+      : { classificationHash: shortHash(), value, meta: this.meta() };
     this.touch();
   }
 
@@ -290,7 +303,7 @@ class Workbench {
       if (task !== this.task) return true;
       this.version = row.version;
       this.saved = row.labels;
-      $("advanced-json").value = JSON.stringify(row.labels, null, 2);
+      this.showJson();
       if (this.snapshot() === sent) { this.dirty = false; this.drafts.clear(); this.status("Saved", "ok"); }
       else { this.drafts.write(this.version, this.state); this.scheduleSave(); }
       this.message("");
@@ -373,6 +386,7 @@ class Workbench {
       this.nextImage = null;
       this.nextImageUrl = null;
       history.pushState({}, "", `${config.task_base}/${moved.next.task_uuid}`);
+      this.staleDetails();
       await this.open(moved.next, img);
     } catch (error) {
       this.message(error.message);
@@ -385,4 +399,4 @@ class Workbench {
 }
 
 const bench = new Workbench();
-bench.start(config.ontology_hash, config.task).catch((error) => bench.message(`The editor could not start: ${error.message}`));
+bench.start(config.ontology, config.task).catch((error) => bench.message(`The editor could not start: ${error.message}`));
