@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from stagehook.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stagehook.errors import Conflict, InvalidInput, NotFound
 from stagehook.labeling.ontology import Index, Structure, changed_kinds, complete, removed, to_json
-from stagehook.store.access import Principal
+from stagehook.store.access import Principal, require_ontology_editor
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.tables import label_features, ontologies, projects
 
@@ -114,8 +114,7 @@ def update_ontology(
     new = complete(structure)
     with store.db.write() as conn:
         row = _row(conn, ontology_hash, lock=True)
-        if not (principal.is_admin or row.created_by == principal.user_id):
-            raise Forbidden("only the ontology's creator or an admin can change it")
+        require_ontology_editor(principal, row.created_by)
         old = Structure.model_validate(row.structure)
         problems = changed_kinds(old, new)
         if problems:
