@@ -37,6 +37,9 @@ from stagehook.store.context import Store
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
 ROUTERS = (
     datasets,
+    media,
+    ontologies,
+    export,
     workflow_templates,
     projects,
     workflows,

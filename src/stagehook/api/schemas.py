@@ -88,6 +88,9 @@ class ActionIn(_In):
     task_uuid: str = Field(min_length=1, max_length=64)
     action: Action
     assignee: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(
+        default=None, max_length=2000, description="why (a reviewer's note), kept in history"
+    )
 
 
 class ActionsIn(_In):

@@ -182,6 +182,8 @@ tasks = Table(
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("project_hash", "data_hash", name="uq_tasks_project_data"),
     Index("ix_tasks_project_stage", "project_hash", "stage_uuid", "seq"),
+    # "Submit & next" first looks for the tasks a person already holds at a stage.
+    Index("ix_tasks_stage_assignee", "project_hash", "stage_uuid", "assignee", "seq"),
 )
 
 label_rows = Table(
@@ -220,6 +222,7 @@ task_history = Table(
     Column("to_stage", Hash, nullable=False),
     Column("from_status", String(16)),
     Column("to_status", String(16), nullable=False),
+    Column("comment", String(2000)),
     Index("ix_task_history_task", "task_uuid", "id"),
 )
 

@@ -88,6 +88,7 @@ def _apply(
                     "to_stage": t.after.stage_uuid,
                     "from_status": t.before.status.value,
                     "to_status": t.after.status.value,
+                    "comment": t.comment,
                 }
                 for t in outcome.transitions
             ],

@@ -13,12 +13,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stagehook.config import Settings
 from stagehook.web import (
+    annotate,
     api_docs,
     auth,
     datasets,
     deliveries,
     members,
     meta,
+    ontologies,
     projects,
     sessions,
     tasks,
@@ -78,6 +80,8 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         workflows,
         workflow_templates,
         webhooks,
+        ontologies,
+        annotate,
         tasks,
         deliveries,
         sessions,

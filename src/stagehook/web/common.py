@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
 from stagehook import __version__
-from stagehook.api.deps import get_store
+from stagehook.api.deps import SAFE_METHODS, get_store
 from stagehook.api.errors import describe_validation, problem
 from stagehook.errors import (
     Forbidden,
@@ -41,15 +41,29 @@ from stagehook.store.outbox.records import DeliveryStatus
 
 M = TypeVar("M", bound=BaseModel)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: How many items a pick list offers; a deployment with more picks by hash through the API.
 CHOICES = 500
-#: Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
-SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+
+
+def content_security_policy(
+    media_origins: Sequence[str] = (), *, style_attributes: bool = False
+) -> str:
+    """Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
+
+    The labeling editor also shows images from the configured media origins, and lets
+    its vendored annotation library colour shapes through ``style`` attributes (no
+    ``<style>`` elements, no scripts: ``style-src-attr`` only).
+    """
+    images = " ".join(["'self'", "data:", "blob:", *media_origins])
+    attributes = " style-src-attr 'unsafe-inline';" if style_attributes else ""
+    return (
+        f"default-src 'self'; img-src {images}; style-src 'self';{attributes} script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    )
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": content_security_policy(),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",

@@ -12,10 +12,12 @@ from stagehook.errors import InvalidInput, NotFound, StagehookError
 from stagehook.inputs import decode_json
 from stagehook.store import labels, projects, tasks
 from stagehook.store.access import require_project_role
+from stagehook.web.annotate import workbench_config
 from stagehook.web.common import (
     StoreDep,
     WebUser,
     back,
+    content_security_policy,
     flash,
     render,
     same_site_path,
@@ -159,7 +161,8 @@ def _task_page(
     stage = _stage(project, task["stage_uuid"])
     row = labels.get_label_row(store, project_hash, task["label_hash"])
     titles = {s["uuid"]: s["title"] for s in project["workflow"]["stages"]}
-    return render(
+    final = TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED)
+    response = render(
         request,
         "task.html",
         status=status,
@@ -168,13 +171,19 @@ def _task_page(
         task=task,
         stage=stage,
         row=row,
-        draft=draft if draft is not None else json.dumps(row["labels"], indent=2),
+        draft=draft if draft is not None else json.dumps(row["labels"]),
         error=error,
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,
         actions=action_buttons(stage["stage_type"]),
-        final=TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED),
+        final=final,
+        workbench=workbench_config(store, project, stage, task, user, role, final),
     )
+    origins = store.settings.media_origins
+    response.headers["content-security-policy"] = content_security_policy(
+        origins, style_attributes=True
+    )
+    return response
 
 
 @router.post("/projects/{project_hash}/tasks/{task_uuid}/labels")

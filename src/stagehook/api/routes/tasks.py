@@ -81,7 +81,7 @@ def stage_actions(
     user: CurrentUser,
     role: ProjectRole,
 ) -> dict[str, Any]:
-    requests = [ActionRequest(a.task_uuid, a.action, a.assignee) for a in body.actions]
+    requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
     changed, uids = tasks.apply_stage_actions(store, project_hash, stage_uuid, requests, user, role)
     return {"tasks": changed, "event_uids": uids}
 
