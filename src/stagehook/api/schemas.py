@@ -57,8 +57,13 @@ class ProjectCreate(_In):
     workflow_template_hash: str | None = None
 
 
+class TemplateUpdate(TemplateCreate):
+    """``PUT`` replaces the title and the workflow."""
+
+
 class SaveAsTemplate(_In):
     title: str = Field(min_length=1, max_length=500)
+    keep_webhooks: bool = False
 
 
 class WebhookPut(_In):

@@ -58,7 +58,9 @@ def put_workflow(
 def save_as_template(
     project_hash: str, body: SaveAsTemplate, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
-    row = projects.save_as_template(store, project_hash, body.title)
+    row = projects.save_as_template(
+        store, project_hash, body.title, keep_webhooks=body.keep_webhooks
+    )
     return {k: v for k, v in row.items() if k != "seq"}
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from stagehook.api.deps import AdminUser, CurrentUser, Cursor, Limit, StoreDep
-from stagehook.api.schemas import TemplateCreate
+from stagehook.api.schemas import TemplateCreate, TemplateUpdate
 from stagehook.store import templates
 
 router = APIRouter(prefix="/workflow-templates", tags=["workflow templates"])
@@ -31,6 +31,13 @@ def list_templates(
 @router.get("/{template_hash}")
 def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
     return _public(templates.get_template(store, template_hash))
+
+
+@router.put("/{template_hash}")
+def update_template(
+    template_hash: str, body: TemplateUpdate, store: StoreDep, _: CurrentUser
+) -> dict[str, Any]:
+    return _public(templates.update_template(store, template_hash, body.title, body.workflow))
 
 
 @router.delete("/{template_hash}", status_code=204)
