@@ -65,6 +65,7 @@ def editor_config(
     *,
     editable: bool,
     project_hash: str | None = None,
+    template_hash: str | None = None,
     choices: list[Json] | None = None,
 ) -> Json:
     """What editor.js needs; ``saved`` names the webhooks that exist on the server."""
@@ -78,6 +79,7 @@ def editor_config(
         "workflow": workflow,
         "editable": editable,
         "project_hash": project_hash,
+        "template_hash": template_hash,
         "saved": saved,
         "choices": choices or [],
     }
@@ -109,10 +111,12 @@ def save_as_template(
     store: StoreDep,
     user: WebUser,
     title: Annotated[str, Form(min_length=1, max_length=500)],
+    keep_webhooks: Annotated[bool, Form()] = False,
 ) -> Response:
     require_manager(store, user, project_hash)
-    row = projects.save_as_template(store, project_hash, title.strip())
-    flash(request, f"Template {row['title']} saved (webhooks are not part of templates).")
+    row = projects.save_as_template(store, project_hash, title.strip(), keep_webhooks=keep_webhooks)
+    kept = "with its webhook URLs" if keep_webhooks else "without webhooks"
+    flash(request, f"Template {row['title']} saved ({kept}).")
     return back(f"/templates/{row['template_hash']}")
 
 
@@ -163,7 +167,9 @@ def new_template(request: Request, store: StoreDep, _: WebUser, source: str = ""
 @router.get("/templates/{template_hash}")
 def template_page(request: Request, template_hash: str, store: StoreDep, _: WebUser) -> Response:
     template = templates.get_template(store, template_hash)
-    config = editor_config("template", template["workflow"], editable=True)
+    config = editor_config(
+        "template", template["workflow"], editable=True, template_hash=template_hash
+    )
     return render(request, "template.html", template=template, editor=config)
 
 
@@ -172,6 +178,13 @@ def create_template(request: Request, body: TemplateCreate, store: StoreDep, _: 
     row = templates.create_template(store, body.title.strip(), body.workflow)
     flash(request, f"Template {row['title']} saved.")
     return {"template_hash": row["template_hash"], "location": f"/templates/{row['template_hash']}"}
+
+
+@router.post("/templates/{template_hash}")
+def update_template(template_hash: str, body: TemplateCreate, store: StoreDep, _: WebUser) -> Json:
+    """The template editor's "Save": the same template, edited in place."""
+    row = templates.update_template(store, template_hash, body.title.strip(), body.workflow)
+    return {key: row[key] for key in ("template_hash", "title", "workflow")}
 
 
 @router.post("/templates/{template_hash}/delete")
