@@ -7,16 +7,21 @@ PostgreSQL gets a bounded pool and LISTEN/NOTIFY for wake-ups.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "stagehook_wake"
 
@@ -117,6 +122,28 @@ class Database:
     def remove_wake_listener(self, listener: Callable[[], None]) -> None:
         if listener in self._wake_listeners:
             self._wake_listeners.remove(listener)
+
+    async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """PostgreSQL: LISTEN for commits from other processes; reconnect when cut off."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                    backoff = 0.5
+                    wake()  # anything committed while we were away
+                    async for _ in conn.notifies():
+                        wake()
+                        if stop.is_set():
+                            return
+            except (psycopg.Error, OSError) as exc:
+                log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,25 +7,19 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from stagehook.errors import Forbidden, NotFound
+from stagehook.errors import NotFound
+from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
-from stagehook.store.outbox import record_events
+from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
-from stagehook.store.users import MANAGER_ROLES, Principal, Role
-from stagehook.workflow import tasks as machine
+from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import StageType, TaskStatus
-
-#: Which project roles may act at which stage types (managers act anywhere).
-ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
-    Role.ANNOTATOR: frozenset({StageType.ANNOTATE}),
-    Role.REVIEWER: frozenset({StageType.REVIEW}),
-}
+from stagehook.workflow.stages import TaskStatus
 
 
-def _state(row: Any) -> machine.TaskState:
-    return machine.TaskState(
+def _state(row: Any) -> task_machine.TaskState:
+    return task_machine.TaskState(
         row.task_uuid,
         row.data_hash,
         row.label_hash,
@@ -35,7 +29,7 @@ def _state(row: Any) -> machine.TaskState:
     )
 
 
-def task_dict(state: machine.TaskState) -> dict[str, Any]:
+def task_dict(state: task_machine.TaskState) -> dict[str, Any]:
     return {
         "task_uuid": state.task_uuid,
         "data_hash": state.data_hash,
@@ -50,7 +44,7 @@ def _apply(
     conn: Connection,
     store: Store,
     project_hash: str,
-    outcome: machine.Outcome,
+    outcome: task_machine.Outcome,
     actor: str,
 ) -> list[str]:
     now = store.clock.now()
@@ -91,7 +85,7 @@ def _apply(
                 for t in outcome.transitions
             ],
         )
-    return record_events(conn, store, project_hash, outcome.events)
+    return write_events(conn, store, project_hash, outcome.events)
 
 
 def create_tasks(
@@ -189,7 +183,7 @@ def count_by_stage(conn: Connection, project_hash: str) -> dict[str, dict[str, i
 
 def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
-) -> dict[str, machine.TaskState]:
+) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
     query = select(tasks).where(
         tasks.c.project_hash == project_hash, tasks.c.task_uuid.in_(list(task_uuids))
@@ -203,7 +197,7 @@ def apply_stage_actions(
     store: Store,
     project_hash: str,
     stage_uuid: str,
-    requests: Sequence[machine.ActionRequest],
+    requests: Sequence[task_machine.ActionRequest],
     principal: Principal,
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -213,14 +207,12 @@ def apply_stage_actions(
         stage = workflow.stage(stage_uuid)
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
-        allowed = ROLE_STAGE_TYPES.get(role)
-        if allowed is not None and stage.stage_type not in allowed:
-            raise Forbidden(
-                f"a {role.value} cannot act at {stage.stage_type} stage {stage.title!r}"
-            )
-        actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
+        require_role_at_stage(role, stage)
+        actor = task_machine.Actor(principal.username, may_override=may_override(role))
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
-        outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
+        outcome = task_machine.apply_actions(
+            workflow, project_hash, stage_uuid, states, requests, actor
+        )
         uids = _apply(conn, store, project_hash, outcome, principal.username)
     return [task_dict(t.after) for t in outcome.transitions], uids
 
@@ -233,7 +225,7 @@ def move_task(
         states = _load_states(conn, project_hash, [task_uuid])
         if task_uuid not in states:
             raise NotFound(f"task {task_uuid} does not exist in this project")
-        outcome = machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
+        outcome = task_machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
         uids = _apply(conn, store, project_hash, outcome, principal.username)
     return task_dict(outcome.transitions[0].after), uids
 
