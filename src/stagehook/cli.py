@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from stagehook import cli_labels
 from stagehook.config import Settings
 
 app = typer.Typer(
@@ -143,6 +144,10 @@ def migrate(data_dir: DataDir = None) -> None:
     store = open_store(_settings(data_dir))
     store.db.dispose()
     typer.echo("migrations applied")
+
+
+app.command("import")(cli_labels.import_images)
+app.command("export")(cli_labels.export_labels)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -20,6 +21,14 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def media_origin(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL, as a CSP source and for comparisons."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) origin")
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"
 
 
 class Settings(BaseSettings):
@@ -58,7 +67,18 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     session_secret: str | None = None
 
-    @field_validator("egress_cidrs", "allowed_target_networks", mode="before")
+    #: Uploaded images live here, content-addressed (default: ``<data_dir>/media``); a
+    #: volume shared by every API host when there are several.
+    media_dir: Path | None = None
+    #: Largest image one upload may carry; checked while the bytes stream in.
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    #: Most files one upload request may carry.
+    max_upload_files: int = Field(default=500, ge=1)
+    #: Origins (``https://bucket.example.com``) the browser may load referenced images
+    #: from: data units added by URI must point there, and the UI's CSP allows them.
+    media_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("egress_cidrs", "allowed_target_networks", "media_origins", mode="before")
     @classmethod
     def _csv_list(cls, value: object) -> object:
         return _split_csv(value)
@@ -81,6 +101,15 @@ class Settings(BaseSettings):
         if not value or any(v < 0 for v in value):
             raise ValueError("retry schedule needs at least one non-negative number of seconds")
         return value
+
+    @field_validator("media_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [media_origin(v) for v in value]
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @cached_property
     def effective_database_url(self) -> str:

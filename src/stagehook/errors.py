@@ -23,6 +23,22 @@ class InvalidWorkflow(InvalidInput):
     code = "invalid_workflow"
 
 
+class IncompleteLabels(InvalidInput):
+    """A submit whose labels lack what the ontology requires."""
+
+    code = "labels_incomplete"
+
+
+class TooLarge(StagehookError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMedia(StagehookError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class NotFound(StagehookError):
     code = "not_found"
     status = 404

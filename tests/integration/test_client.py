@@ -18,6 +18,7 @@ from stagehook.client import ApiError, Client
 from stagehook.client.models import Delivery, Project, Task, Webhook
 from tests.integration.conftest import ADMIN_KEY
 from tests.support.api import Api
+from tests.support.labeling import box, image_bytes, ontology_structure, row
 from tests.support.receiver import Receiver, Response
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW, basic_workflow
@@ -52,7 +53,7 @@ def _client_operations() -> dict[tuple[str, str], str]:
         for function in ast.walk(tree):
             if not isinstance(function, ast.FunctionDef) or function.name.startswith("_"):
                 continue
-            if function.name in {"call", "one", "pages", "request"}:
+            if function.name in {"call", "one", "pages", "path", "request"}:
                 continue
             local = dict(constants)
             for node in ast.walk(function):
@@ -68,6 +69,9 @@ def _client_operations() -> dict[tuple[str, str], str]:
                 args = [text(a, local) for a in node.args]
                 if node.func.attr == "pages":
                     found[("GET", str(args[1]))] = function.name
+                elif node.func.attr == "path" and args and args[0]:
+                    # Raw (streamed or binary) reads build their path alone: all are GETs.
+                    found[("GET", args[0])] = function.name
                 elif node.func.attr in {"call", "one"}:
                     strings = [a for a in args if a is not None]
                     method = next(a for a in strings if a in HTTP_METHODS)
@@ -253,3 +257,40 @@ def test_client_local_reads_the_running_servers_files(
     with Client.local(data_dir) as sh:
         assert sh.meta().event_source == "stagehook"
         assert sh.create_dataset("via local").title == "via local"
+
+
+def test_ontologies_images_and_export(api: Api) -> None:
+    ontology = api.create_ontology("streets", ontology_structure(), description="city")
+    assert ontology.structure["objects"][0]["name"] == "Car"
+    assert [o.ontology_hash for o in api.iter_ontologies(page_size=1)] == [ontology.ontology_hash]
+    grown = ontology.structure | {"classifications": ontology.structure["classifications"]}
+    grown["objects"] = [*grown["objects"], {"name": "Bike", "shape": "point", "color": "#00AA00"}]
+    updated = api.put_ontology(ontology.ontology_hash, "streets v2", grown)
+    assert [o["name"] for o in updated.structure["objects"]][-1] == "Bike"
+    assert api.get_ontology(ontology.ontology_hash).title == "streets v2"
+
+    dataset = api.create_dataset("photos").dataset_hash
+    picture = image_bytes("PNG", (200, 100), seed=7)
+    [unit] = api.upload_images(dataset, [("street.png", picture)])
+    assert (unit.width, unit.height, unit.mime_type) == (200, 100, "image/png")
+    assert api.data_unit_content(unit.data_hash) == picture
+    assert [u.data_hash for u in api.iter_data_units(dataset, sha256=unit.sha256)] == [
+        unit.data_hash
+    ]
+
+    project = api.create_project(
+        "streets", [dataset], workflow=basic_workflow(), ontology_hash=ontology.ontology_hash
+    )
+    task = api.tasks(project.project_hash)[0]
+    label_row = api.get_label_row(project.project_hash, task.label_hash)
+    api.put_label_row(
+        project.project_hash,
+        task.label_hash,
+        row(unit.data_hash, [box(x=0.1, y=0.2, w=0.3, h=0.4)]),
+        label_row.version,
+    )
+    exported = b"".join(api.export(project.project_hash, "coco"))
+    assert b'"annotations"' in exported and b"street.png" in exported
+    with pytest.raises(ApiError) as err:
+        b"".join(api.export(project.project_hash, "yaml"))
+    assert err.value.status == 422

@@ -18,8 +18,11 @@ from stagehook.api import errors
 from stagehook.api.routes import (
     datasets,
     deliveries,
+    export,
+    media,
     members,
     meta,
+    ontologies,
     projects,
     tasks,
     users,
@@ -42,6 +45,9 @@ ROUTERS = (
     members,
     users,
     meta,
+    media,
+    ontologies,
+    export,
 )
 
 

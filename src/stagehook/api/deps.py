@@ -5,11 +5,12 @@ Access checks are the rules of ``store/access.py``, the same ones the UI applies
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from stagehook.errors import Unauthorized
+from stagehook.errors import Forbidden, NotFound, Unauthorized
 from stagehook.store.access import (
     Principal,
     Role,
@@ -19,7 +20,7 @@ from stagehook.store.access import (
     require_project_role,
 )
 from stagehook.store.context import Store
-from stagehook.store.users import authenticate
+from stagehook.store.users import authenticate, get_user
 
 
 def get_store(request: Request) -> Store:
@@ -39,6 +40,29 @@ def current_principal(request: Request, store: StoreDep) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def key_or_session(request: Request, store: StoreDep) -> Principal:
+    """An API key, or the browser's signed-in session (for ``<img src>`` and uploads from
+    the UI); a session's unsafe requests must carry its CSRF token in ``X-CSRF-Token``."""
+    if request.headers.get("authorization") or "session" not in request.scope:
+        return current_principal(request, store)
+    user_id = request.session.get("user_id")
+    if not isinstance(user_id, str):
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        expected = request.session.get("csrf")
+        sent = request.headers.get("x-csrf-token", "")
+        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
+            raise Forbidden("send the page's CSRF token in the X-CSRF-Token header")
+    with store.db.read() as conn:
+        try:
+            return get_user(conn, user_id)
+        except NotFound as exc:
+            raise Unauthorized("your account no longer exists; sign in again") from exc
+
+
+KeyOrSession = Annotated[Principal, Depends(key_or_session)]
 
 
 def admin_user(principal: CurrentUser) -> Principal:

@@ -40,6 +40,9 @@ class DataUnitIn(_In):
     title: str = Field(min_length=1, max_length=1000)
     uri: str | None = Field(default=None, max_length=2048)
     metadata: FiniteJson | None = None
+    #: The referenced image's size in pixels, when known (exports need it for pixels).
+    width: int | None = Field(default=None, ge=1, le=1_000_000)
+    height: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class DataUnitsCreate(_In):
@@ -49,6 +52,7 @@ class DataUnitsCreate(_In):
 class TemplateCreate(_In):
     title: str = Field(min_length=1, max_length=500)
     workflow: Workflow
+    ontology_hash: str | None = Field(default=None, max_length=64)
 
 
 class ProjectCreate(_In):
@@ -56,6 +60,8 @@ class ProjectCreate(_In):
     dataset_hashes: list[str] = Field(default_factory=list, max_length=1000)
     workflow: Workflow | None = None
     workflow_template_hash: str | None = None
+    #: What annotators label; a template's ontology is used when this is absent.
+    ontology_hash: str | None = Field(default=None, max_length=64)
 
 
 class TemplateUpdate(TemplateCreate):

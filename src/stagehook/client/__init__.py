@@ -14,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from stagehook.client import models
+from stagehook.client.labeling import LabelingApi
 from stagehook.client.operations import OperationsApi
 from stagehook.client.transport import ApiError
 from stagehook.client.work import WorkApi
 from stagehook.client.workflows import WorkflowsApi
 
 
-class Client(WorkflowsApi, WorkApi, OperationsApi):
+class Client(WorkflowsApi, WorkApi, LabelingApi, OperationsApi):
     """``Client(url, api_key)``; or ``Client.local()`` to find both like ``stagehook url``."""
 
     @classmethod

@@ -7,6 +7,7 @@ written against plain dictionaries keeps working.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,16 @@ class Record(BaseModel):
             return getattr(self, name)
         except AttributeError:
             raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the JSON object it was read from, too."""
+        if isinstance(other, Mapping):
+            return self.model_dump(exclude_unset=True) == dict(other)
+        return super().__eq__(other)
+
 
 
 class Dataset(Record):
@@ -39,7 +50,25 @@ class DataUnit(Record):
     width: int | None = None
     height: int | None = None
     sha256: str | None = None
+    size_bytes: int | None = None
     created_at: float | None = None
+
+
+class ProjectRef(Record):
+    project_hash: str
+    title: str
+
+
+class Ontology(Record):
+    ontology_hash: str
+    title: str
+    description: str = ""
+    #: ``{"objects": [...], "classifications": [...]}`` with the hashes filled in.
+    structure: dict[str, Any]
+    created_at: float | None = None
+    last_edited_at: float | None = None
+    #: Projects labeling with it (single reads, create and update).
+    projects: list[ProjectRef] | None = None
 
 
 class WorkflowTemplate(Record):

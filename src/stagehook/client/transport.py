@@ -66,9 +66,13 @@ class Transport:
         raise_for_error(response)
         return response.json() if response.content else None
 
-    def call(self, method: str, route: str, at: dict[str, str], /, **kwargs: Any) -> Any:
+    @staticmethod
+    def path(route: str, at: dict[str, str]) -> str:
         """``route`` is the server's path template; ``at`` fills it in (URL-quoted)."""
-        path = route.format(**{k: quote(v, safe="") for k, v in at.items()})
+        return route.format(**{k: quote(v, safe="") for k, v in at.items()})
+
+    def call(self, method: str, route: str, at: dict[str, str], /, **kwargs: Any) -> Any:
+        path = self.path(route, at)
         if "params" in kwargs:
             kwargs["params"] = {k: v for k, v in kwargs["params"].items() if v is not None}
         return self.request(method, path, **kwargs)

@@ -30,10 +30,16 @@ class WorkApi(Transport):
         )
         return [DataUnit.model_validate(unit) for unit in body["data_units"]]
 
-    def iter_data_units(self, dataset_hash: str, *, page_size: int = 100) -> Iterator[DataUnit]:
+    def iter_data_units(
+        self, dataset_hash: str, *, sha256: str | None = None, page_size: int = 100
+    ) -> Iterator[DataUnit]:
+        """``sha256`` finds the units of one uploaded image."""
         route = "/datasets/{dataset_hash}/data-units"
         params = {"dataset_hash": dataset_hash}
-        return self.pages(DataUnit, route, "data_units", params, limit=page_size)
+        return self.pages(DataUnit, route, "data_units", params, sha256=sha256, limit=page_size)
+
+    #: The name the importer and the first client used.
+    data_units = iter_data_units
 
     # tasks
     def iter_tasks(

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Connection, select, true
+from sqlalchemy import ColumnElement, Connection, exists, select, true
 
 from stagehook.errors import Forbidden, NotFound
 from stagehook.store.context import Store
 from stagehook.store.projects_read import project_row
-from stagehook.store.tables import datasets, memberships, projects
+from stagehook.store.tables import datasets, memberships, project_datasets, projects
 from stagehook.workflow.stages import Stage, StageType
 
 
@@ -110,6 +110,28 @@ def visible_projects(principal: Principal) -> ColumnElement[bool]:
 def may_use_dataset(principal: Principal, created_by: str) -> bool:
     """Datasets are private to their creator (and admins)."""
     return principal.is_admin or created_by == principal.user_id
+
+
+def may_see_images_of(
+    conn: Connection, principal: Principal, dataset_hash: str, created_by: str
+) -> bool:
+    """A dataset's images: its users (``may_use_dataset``) and members of projects on it."""
+    if may_use_dataset(principal, created_by):
+        return True
+    member = select(
+        exists().where(
+            project_datasets.c.dataset_hash == dataset_hash,
+            memberships.c.project_hash == project_datasets.c.project_hash,
+            memberships.c.user_id == principal.user_id,
+        )
+    )
+    return bool(conn.execute(member).scalar_one())
+
+
+def require_ontology_editor(principal: Principal, created_by: str) -> None:
+    """Projects share ontologies, so only their creator (or an admin) changes one."""
+    if not (principal.is_admin or created_by == principal.user_id):
+        raise Forbidden("only the ontology's creator or an admin can change it")
 
 
 def visible_datasets(principal: Principal) -> ColumnElement[bool]:

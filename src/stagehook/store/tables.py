@@ -74,7 +74,14 @@ data_units = Table(
     Column("uri", String(2048)),
     Column("metadata", JSON),
     Column("created_at", Double, nullable=False),
+    # Uploaded images: the content-addressed file and what was read from its bytes.
+    Column("sha256", String(64)),
+    Column("mime_type", String(100)),
+    Column("size_bytes", BigInteger),
+    Column("width", Integer),
+    Column("height", Integer),
     Index("ix_data_units_dataset", "dataset_hash", "seq"),
+    Index("ix_data_units_sha256", "dataset_hash", "sha256"),
 )
 
 workflow_templates = Table(
@@ -85,6 +92,21 @@ workflow_templates = Table(
     Column("title", String(500), nullable=False),
     Column("workflow", JSON, nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("ontology_hash", Hash),
+)
+
+ontologies = Table(
+    "ontologies",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("ontology_hash", Hash, nullable=False, unique=True),
+    Column("title", String(500), nullable=False),
+    Column("description", String(2000), nullable=False, default=""),
+    # Encord's ontology JSON: objects, classifications (featureNodeHash on every element).
+    Column("structure", JSON, nullable=False),
+    Column("created_by", Hash, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_edited_at", Double, nullable=False),
 )
 
 projects = Table(
@@ -97,6 +119,7 @@ projects = Table(
     Column("workflow", JSON, nullable=False),
     Column("workflow_version", Integer, nullable=False, default=1),
     Column("created_at", Double, nullable=False),
+    Column("ontology_hash", Hash),
 )
 
 project_datasets = Table(
@@ -139,6 +162,18 @@ label_rows = Table(
     Column("labels", JSON, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+# Which ontology features each label row uses, kept with the row: removing a feature from
+# an ontology asks this index how many labels use it instead of scanning every row's JSON.
+label_features = Table(
+    "label_features",
+    metadata,
+    Column("label_hash", Hash, ForeignKey("label_rows.label_hash"), primary_key=True),
+    Column("feature_hash", String(100), primary_key=True),
+    Column("project_hash", Hash, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Index("ix_label_features_feature", "feature_hash", "project_hash"),
 )
 
 task_history = Table(

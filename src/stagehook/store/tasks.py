@@ -10,12 +10,13 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from stagehook.errors import NotFound
 from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import TaskStatus
+from stagehook.workflow.stages import Action, TaskStatus
 
 
 def _state(row: Any) -> task_machine.TaskState:
@@ -212,6 +213,11 @@ def apply_stage_actions(
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = task_machine.apply_actions(
             workflow, project_hash, stage_uuid, states, requests, actor
+        )
+        require_complete(
+            conn,
+            project_hash,
+            [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
         )
         uids = _apply(conn, store, project_hash, outcome, principal.username)
     return [task_dict(t.after) for t in outcome.transitions], uids

@@ -8,20 +8,26 @@ from sqlalchemy import delete, insert, select, update
 
 from stagehook.errors import NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.ontologies import require_ontology
 from stagehook.store.tables import workflow_templates
 from stagehook.workflow.graph import validate
 from stagehook.workflow.stages import Workflow
 
 
-def create_template(store: Store, title: str, workflow: Workflow) -> dict[str, Any]:
+def create_template(
+    store: Store, title: str, workflow: Workflow, ontology_hash: str | None = None
+) -> dict[str, Any]:
     validate(workflow)
     row = {
         "template_hash": new_hash(),
         "title": title,
         "workflow": workflow.model_dump(mode="json", exclude_none=True),
         "created_at": store.clock.now(),
+        "ontology_hash": ontology_hash,
     }
     with store.db.write() as conn:
+        if ontology_hash is not None:
+            require_ontology(conn, ontology_hash)
         conn.execute(insert(workflow_templates).values(**row))
     return row
 

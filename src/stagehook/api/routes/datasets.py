@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from stagehook.api.deps import CurrentUser, Cursor, Limit, StoreDep
 from stagehook.api.schemas import DatasetCreate, DataUnitsCreate
@@ -41,8 +41,9 @@ def list_data_units(
     user: CurrentUser,
     limit: Limit = 50,
     cursor: Cursor = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-fA-F]{64}$")] = None,
 ) -> dict[str, Any]:
-    page, next_cursor = datasets.list_data_units(store, user, dataset_hash, limit, cursor)
+    page, next_cursor = datasets.list_data_units(store, user, dataset_hash, limit, cursor, sha256)
     for unit in page:
         unit.pop("seq", None)
     return {"data_units": page, "next_cursor": next_cursor}

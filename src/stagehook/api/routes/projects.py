@@ -22,6 +22,7 @@ def create_project(body: ProjectCreate, store: StoreDep, user: CurrentUser) -> d
         body.dataset_hashes,
         body.workflow,
         body.workflow_template_hash,
+        body.ontology_hash,
     )
 
 

@@ -79,6 +79,11 @@ def get_label_row(
 
 @router.put("/label-rows/{label_hash}")
 def put_label_row(
-    project_hash: str, label_hash: str, body: LabelRowPut, store: StoreDep, _: ProjectRole
+    project_hash: str,
+    label_hash: str,
+    body: LabelRowPut,
+    store: StoreDep,
+    user: CurrentUser,
+    _: ProjectRole,
 ) -> dict[str, Any]:
-    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version)
+    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version, user)

@@ -19,7 +19,9 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 def create_template(body: TemplateCreate, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return _public(workflow_templates.create_template(store, body.title, body.workflow))
+    return _public(
+        workflow_templates.create_template(store, body.title, body.workflow, body.ontology_hash)
+    )
 
 
 @router.get("")
