@@ -32,7 +32,6 @@ class Record(BaseModel):
         return super().__eq__(other)
 
 
-
 class Dataset(Record):
     dataset_hash: str
     title: str
