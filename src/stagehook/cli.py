@@ -137,6 +137,25 @@ def listen(
 
 
 @app.command()
+def demo(
+    data_dir: DataDir = None,
+    stay: Annotated[
+        bool | None,
+        typer.Option(
+            "--stay/--no-stay",
+            help="keep the server it started running afterwards (default: on a terminal)",
+        ),
+    ] = None,
+) -> None:
+    """Sample project, webhooks to a built-in verifying listener, one task to Complete."""
+    from rich.console import Console
+
+    from stagehook.demo import run
+
+    raise typer.Exit(run(_settings(data_dir), Console(soft_wrap=True), stay=stay))
+
+
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Apply database migrations (safe to run from several hosts at once)."""
     from stagehook.runtime import open_store
