@@ -24,6 +24,7 @@ from tests.support.processes import kill
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 #: What each page's reader sees at the end; every other page just has to run cleanly.
 EXPECT = {
+    "client.md": ["409 conflict", "annotator"],
     "receiving-webhooks.md": [
         "received task_submitted_event",
         "received task_completed_event",

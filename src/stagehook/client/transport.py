@@ -40,6 +40,8 @@ def raise_for_error(response: httpx.Response) -> None:
 
 class Transport:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+        #: The server's base URL (the REST API is under ``/api/v1``).
+        self.url = base_url.rstrip("/")
         self.http = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1",
             headers={"authorization": f"Bearer {api_key}"},
