@@ -35,8 +35,10 @@ OWN_SERVER = {"quickstart.md"}
 
 
 def page_env(data_dir: Path) -> dict[str, str]:
+    """This environment's ``stagehook``, ``uvicorn`` and ``python3`` first on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEHOOK_")}
     env["STAGEHOOK_DATA_DIR"] = str(data_dir)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
