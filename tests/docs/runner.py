@@ -16,6 +16,7 @@ The convention (docs/README.md says the same):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -173,18 +174,34 @@ class PageRun:
             time.sleep(0.1)
 
     def close(self) -> None:
+        """Stop every terminal and all it started (``&`` jobs too), and wait until they are gone."""
+        groups = [self.shell.pid, *(t.process.pid for t in self.terminals)]
+        for group in groups:
+            _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+            for process in [self.shell, *(t.process for t in self.terminals)]:
+                process.poll()
+            time.sleep(0.1)
+        for group in groups:
+            _signal_group(group, signal.SIGKILL)
         for process in [self.shell, *(t.process for t in self.terminals)]:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for process in [self.shell, *(t.process for t in self.terminals)]:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            process.wait(timeout=10)
+
+
+def _signal_group(group: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, sig)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_page(page: Path, workdir: Path, env: dict[str, str], expect: list[str]) -> str:

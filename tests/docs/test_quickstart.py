@@ -53,7 +53,9 @@ def fresh_venv(path: Path) -> Path:
 
 
 def port_is_free(port: int) -> bool:
+    """Bindable the way uvicorn binds (SO_REUSEADDR: closed connections may linger)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
