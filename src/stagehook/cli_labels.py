@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 Url = Annotated[
@@ -16,6 +19,21 @@ ApiKey = Annotated[
     str,
     typer.Option("--api-key", envvar="STAGEHOOK_API_KEY", help="an API key (shk_...)"),
 ]
+
+
+@contextlib.contextmanager
+def _api_errors() -> Iterator[None]:
+    """The server's refusal as one line on stderr and exit 1, not a traceback."""
+    from stagehook.client import ApiError
+
+    try:
+        yield
+    except ApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach the server: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def import_images(
@@ -34,6 +52,7 @@ def import_images(
     from stagehook.importer import Importer
 
     with (
+        _api_errors(),
         Client(url, api_key, timeout=300) as client,
         Progress(
             "[progress.description]{task.description}",
@@ -67,7 +86,7 @@ def export_labels(
     """Stream a project's labels as Encord label rows or COCO to a file or stdout."""
     from stagehook.client import Client
 
-    with Client(url, api_key, timeout=300) as client:
+    with _api_errors(), Client(url, api_key, timeout=300) as client:
         chunks = client.export(project, format, stage_uuid=stage_uuid, status=status)
         if output is None:
             for chunk in chunks:
@@ -75,8 +94,12 @@ def export_labels(
             sys.stdout.buffer.flush()
             return
         partial = output.with_name(output.name + ".partial")
-        with partial.open("wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
+        try:
+            with partial.open("wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(output)
         typer.echo(f"wrote {output}", err=True)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stagehook.client import ApiError
-from tests.support.api import Api
+from tests.support.api import Api, user_key
 from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
-
-
-def user_key(api: Api, username: str, *, is_admin: bool = False) -> tuple[str, str]:
-    user = api.request("POST", "/users", json={"username": username, "is_admin": is_admin})
-    key = api.request("POST", "/api-keys", json={"user_id": user["user_id"], "name": "k"})
-    return user["user_id"], key["api_key"]
 
 
 def status_of(call: object) -> int:

@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 
 from stagehook.client import ApiError
-from tests.integration.conftest import ADMIN_KEY
-from tests.integration.test_labels import labeling_project, polygon
-from tests.support.api import Api
-from tests.support.labeling import CAR, HEAD, SIGN, box, image_bytes, row
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.labeling import (
+    CAR,
+    HEAD,
+    SIGN,
+    box,
+    image_bytes,
+    labeling_project,
+    polygon,
+    row,
+)
 from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
 
 Json = dict[str, Any]
@@ -134,6 +141,17 @@ def test_import_names_a_broken_file_and_keeps_the_rest(
     assert result.returncode == 1
     assert "failed: bad.png" in result.stderr and "uploaded 1" in result.stdout
     assert [u["title"] for u in api.data_units(dataset)] == ["good.png"]
+
+
+def test_commands_report_refusals_in_one_line(server: tuple[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli(server[0], "import", str(out), "--dataset", "nope")
+    assert result.returncode == 1 and "404 not_found: dataset nope does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = cli(server[0], "export", "nope", "-o", str(out / "x.json"))
+    assert result.returncode == 1 and "404" in result.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_export_command_writes_the_file(api: Api, server: tuple[str, Any], tmp_path: Path) -> None:

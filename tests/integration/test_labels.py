@@ -12,8 +12,7 @@ from starlette.routing import Mount
 from stagehook.client import ApiError, Client
 from stagehook.events import TaskSubmittedEvent
 from stagehook.receiver import webhook_app
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.labeling import (
     CAR,
     HEAD,
@@ -23,41 +22,16 @@ from tests.support.labeling import (
     SIGN,
     SUN,
     box,
-    image_bytes,
-    ontology_structure,
+    labeling_project,
+    polygon,
     row,
     weather,
 )
 from tests.support.server import serve_app
 from tests.support.waiting import wait_until
-from tests.support.workflows import ANNOTATE, basic_workflow
+from tests.support.workflows import ANNOTATE
 
 Json = dict[str, Any]
-
-
-def labeling_project(
-    api: Api, n: int = 1, *, weather_required: bool = False, hook: str | None = None
-) -> tuple[str, list[Json], list[Json]]:
-    ontology = api.create_ontology("streets", ontology_structure(weather_required=weather_required))
-    dataset = api.create_dataset("photos")["dataset_hash"]
-    units = api.upload_images(
-        dataset, [(f"img{i}.png", image_bytes("PNG", (200, 100), seed=i)) for i in range(n)]
-    )
-    project = api.create_project(
-        "streets",
-        [dataset],
-        workflow=basic_workflow(annotate_webhook=hook),
-        ontology_hash=ontology["ontology_hash"],
-    )
-    return project["project_hash"], api.tasks(project["project_hash"]), units
-
-
-def polygon(points: list[tuple[float, float]], object_hash: str = "Vb0+e4Lt") -> Json:
-    return {
-        "objectHash": object_hash,
-        "featureHash": SIGN,
-        "polygon": {str(i): {"x": x, "y": y} for i, (x, y) in enumerate(points)},
-    }
 
 
 def head() -> Json:

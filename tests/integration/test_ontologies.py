@@ -33,6 +33,7 @@ def test_create_fills_ids_and_hashes_and_keeps_given_ones(api: Api) -> None:
     [
         (lambda s: s["objects"][0].update(shape="cuboid"), "shape"),
         (lambda s: s["objects"][0].update(color="red"), "color"),
+        (lambda s: s["objects"][0].update(id="car"), "id"),
         (
             lambda s: s["classifications"][0]["attributes"].append({"name": "x", "type": "text"}),
             "attributes",

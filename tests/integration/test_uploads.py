@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,7 @@ from sqlalchemy import func, select
 from stagehook.client import ApiError
 from stagehook.store.context import Store
 from stagehook.store.tables import data_units
-from tests.integration.test_access import user_key
-from tests.support.api import Api
+from tests.support.api import Api, user_key
 from tests.support.labeling import image_bytes
 from tests.support.waiting import wait_until
 
@@ -145,4 +145,28 @@ def test_upload_dying_halfway_leaves_nothing(
     wait_until(lambda: tmp.exists() and any(tmp.iterdir()), timeout=10)
     sock.close()
     wait_until(lambda: not any(tmp.iterdir()), timeout=10)
+    assert unit_rows(store) == 0 and media_files(store) == []
+
+
+def test_unknown_dataset_is_404_even_for_a_large_upload(api: Api, store: Store) -> None:
+    big = b"\x89PNG\r\n\x1a\n" + os.urandom(3 * 1024 * 1024)
+    with pytest.raises(ApiError) as err:
+        api.upload_images("nope", [("a.png", big)])
+    assert err.value.status == 404 and "dataset nope" in err.value.message
+    assert unit_rows(store) == 0 and media_files(store) == []
+
+
+def test_body_ending_inside_a_file_is_refused(api: Api, store: Store) -> None:
+    dataset = api.create_dataset("photos")["dataset_hash"]
+    content = image_bytes()
+    body = (
+        b'--xyz\r\ncontent-disposition: form-data; name="files"; filename="a.png"\r\n\r\n' + content
+    )
+    response = api.raw(
+        "POST",
+        f"/datasets/{dataset}/uploads",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert response.status_code == 422 and "ended inside a file" in response.text
     assert unit_rows(store) == 0 and media_files(store) == []

@@ -7,6 +7,9 @@ from typing import Any
 
 from PIL import Image
 
+from tests.support.api import Api
+from tests.support.workflows import basic_workflow
+
 Json = dict[str, Any]
 
 CAR, SIGN, HEAD = "a3f9c2e1", "7b1d04ce", "e20a9f13"
@@ -106,3 +109,28 @@ def weather(answer: str = RAIN, classification_hash: str = "Jd5tY1oQ") -> tuple[
         }
     }
     return instance, answers
+
+
+def labeling_project(
+    api: Api, n: int = 1, *, weather_required: bool = False, hook: str | None = None
+) -> tuple[str, list[Json], list[Json]]:
+    ontology = api.create_ontology("streets", ontology_structure(weather_required=weather_required))
+    dataset = api.create_dataset("photos")["dataset_hash"]
+    units = api.upload_images(
+        dataset, [(f"img{i}.png", image_bytes("PNG", (200, 100), seed=i)) for i in range(n)]
+    )
+    project = api.create_project(
+        "streets",
+        [dataset],
+        workflow=basic_workflow(annotate_webhook=hook),
+        ontology_hash=ontology["ontology_hash"],
+    )
+    return project["project_hash"], api.tasks(project["project_hash"]), units
+
+
+def polygon(points: list[tuple[float, float]], object_hash: str = "Vb0+e4Lt") -> Json:
+    return {
+        "objectHash": object_hash,
+        "featureHash": SIGN,
+        "polygon": {str(i): {"x": x, "y": y} for i, (x, y) in enumerate(points)},
+    }

@@ -211,6 +211,21 @@ def test_the_check_sees_a_cycle() -> None:
     assert cycles(edges) == [["stagehook.store.a", "stagehook.store.b"]]
 
 
+# ------------------------------------------------------------------ tests mirror the code
+TESTS = SRC.parent / "tests"
+
+
+def test_imports_between_tests_go_through_tests_support() -> None:
+    """A helper two tests share lives in tests/support/; nothing imports a conftest."""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("tests.") and not module.startswith("tests.support"):
+                found.append(f"{path.relative_to(TESTS)}:{node.lineno} {module}")
+    assert found == []
+
+
 # ------------------------------------------------------------------ delivery/ holds no SQL
 SQL_MODULES = ("sqlalchemy", "psycopg")
 SQL_CALLS = frozenset({"execute", "exec_driver_sql", "text"})

@@ -140,6 +140,23 @@ def test_normalise_fills_names_and_stamps_only_changed_instances() -> None:
     assert features_used(second) == {CAR: 2}
 
 
+def test_points_and_polygons_are_stored_in_encord_form() -> None:
+    labels = row(
+        DATA,
+        [
+            {"objectHash": "h", "featureHash": HEAD, "point": [{"x": 0.5, "y": 0.5}]},
+            {"objectHash": "s", "featureHash": SIGN, "polygon": [{"x": 0, "y": 0}] * 3},
+        ],
+    )
+    check_row(index(), labels, DATA)
+    point, polygon = normalise(index(), labels, {}, DATA, "ana", 0.0)["data_units"][DATA]["labels"][
+        "objects"
+    ]
+    assert point["point"] == {"0": {"x": 0.5, "y": 0.5}}
+    assert polygon["polygon"] == {str(i): {"x": 0, "y": 0} for i in range(3)}
+    assert polygon["polygons"] == [[[0, 0, 0, 0, 0, 0]]]
+
+
 def test_required_classifications_and_removed_elements() -> None:
     idx = index(weather_required=True)
     assert missing_required(idx, row(DATA, [])) == ["Weather"]

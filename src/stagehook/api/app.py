@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from stagehook import __version__
 from stagehook.api import errors
+from stagehook.api.public import HealthPublic
 from stagehook.api.routes import (
     datasets,
     deliveries,
@@ -72,7 +73,7 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], response_model=HealthPublic)
     def healthz() -> dict[str, str]:
         with store.db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -81,7 +82,12 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     registry = CollectorRegistry()
     registry.register(OutboxCollector(store))
 
-    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> PlainTextResponse:
         """Prometheus: this process's counters plus the shared outbox's depth."""
         body = generate_latest(REGISTRY) + generate_latest(registry)

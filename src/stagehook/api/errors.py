@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +18,38 @@ from stagehook.config import MAX_BODY_BYTES
 from stagehook.errors import StagehookError
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    #: stable and machine-readable: ``not_found``, ``conflict``, ``invalid_input``, ...
+    code: str
+    #: says what is wrong, for a person
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    """The one shape every failure answers with."""
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "No API key, or one that is not valid",
+    403: "The key's user may not do this here",
+    404: "Not found, or not visible to this key's user",
+    409: "Conflicts with the current state (refetch and retry)",
+    413: "The request body (or one uploaded file) is over its limit",
+    415: "The file is not an image stagehook can use (PNG, JPEG, WebP or GIF)",
+    422: "The input is not valid; the message names the field",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these statuses, with the error schema."""
+    return {
+        status: {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:

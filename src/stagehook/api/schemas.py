@@ -1,4 +1,4 @@
-"""Request bodies (Create/Update) kept apart from what responses expose."""
+"""Request bodies (Create/Update), kept apart from what responses expose (``public.py``)."""
 
 from __future__ import annotations
 
@@ -121,9 +121,3 @@ class ApiKeyCreate(_In):
 class MembershipPut(_In):
     user_id: str = Field(min_length=1, max_length=64)
     role: Role
-
-
-class UserPublic(BaseModel):
-    user_id: str
-    username: str
-    is_admin: bool

@@ -75,6 +75,8 @@ class WorkflowTemplate(Record):
     title: str
     #: The workflow document (``{"stages": [...]}``), as in DESIGN.md.
     workflow: dict[str, Any]
+    #: The ontology projects made from it label with, if any.
+    ontology_hash: str | None = None
     created_at: float | None = None
 
 

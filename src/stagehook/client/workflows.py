@@ -13,8 +13,10 @@ _WEBHOOK = "/projects/{project_hash}/workflow/stages/{stage_uuid}/webhook"
 
 class WorkflowsApi(Transport):
     # templates
-    def create_template(self, title: str, workflow: dict[str, Any]) -> WorkflowTemplate:
-        body = {"title": title, "workflow": workflow}
+    def create_template(
+        self, title: str, workflow: dict[str, Any], *, ontology_hash: str | None = None
+    ) -> WorkflowTemplate:
+        body = {"title": title, "workflow": workflow, "ontology_hash": ontology_hash}
         return self.one(WorkflowTemplate, "POST", "/workflow-templates", at={}, json=body)
 
     def iter_templates(self, *, page_size: int = 100) -> Iterator[WorkflowTemplate]:
@@ -26,15 +28,20 @@ class WorkflowsApi(Transport):
         return self.one(WorkflowTemplate, "GET", "/workflow-templates/{template_hash}", at=params)
 
     def update_template(
-        self, template_hash: str, title: str, workflow: dict[str, Any]
+        self,
+        template_hash: str,
+        title: str,
+        workflow: dict[str, Any],
+        *,
+        ontology_hash: str | None = None,
     ) -> WorkflowTemplate:
-        """Replace the title and workflow in place (projects made from it keep their copy)."""
+        """Replace title, workflow and ontology in place (projects made from it keep theirs)."""
         return self.one(
             WorkflowTemplate,
             "PUT",
             "/workflow-templates/{template_hash}",
             at={"template_hash": template_hash},
-            json={"title": title, "workflow": workflow},
+            json={"title": title, "workflow": workflow, "ontology_hash": ontology_hash},
         )
 
     def delete_template(self, template_hash: str) -> None:

@@ -24,8 +24,13 @@ class _Element(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+#: Encord reads every id part with ``int()``: "1" for objects, "1.2.1" below them.
+_ID = r"^[0-9]{1,9}$"
+_DOTTED_ID = r"^[0-9]{1,9}(\.[0-9]{1,9}){0,20}$"
+
+
 class Option(_Element):
-    id: str | None = Field(default=None, max_length=100)
+    id: str | None = Field(default=None, pattern=_DOTTED_ID)
     label: str = Field(min_length=1, max_length=200)
     value: str | None = Field(default=None, max_length=200)
     featureNodeHash: str | None = Field(default=None, min_length=1, max_length=100)
@@ -35,7 +40,7 @@ class Option(_Element):
 
 
 class Attribute(_Element):
-    id: str | None = Field(default=None, max_length=100)
+    id: str | None = Field(default=None, pattern=_DOTTED_ID)
     name: str = Field(min_length=1, max_length=200)
     type: AttributeType
     featureNodeHash: str | None = Field(default=None, min_length=1, max_length=100)
@@ -46,7 +51,7 @@ class Attribute(_Element):
 
 
 class OntologyObject(_Element):
-    id: str | None = Field(default=None, max_length=100)
+    id: str | None = Field(default=None, pattern=_ID)
     name: str = Field(min_length=1, max_length=200)
     color: str = Field(pattern=r"^#[0-9A-Fa-f]{6}$")
     shape: Shape
@@ -57,7 +62,7 @@ class OntologyObject(_Element):
 
 
 class Classification(_Element):
-    id: str | None = Field(default=None, max_length=100)
+    id: str | None = Field(default=None, pattern=_ID)
     featureNodeHash: str | None = Field(default=None, min_length=1, max_length=100)
     #: Exactly one root attribute: its name is the classification's title.
     attributes: list[Attribute] = Field(min_length=1, max_length=1)
@@ -123,9 +128,10 @@ def complete(structure: Structure) -> Structure:
         if feature_hash in seen:
             raise InvalidInput(f"featureNodeHash {feature_hash!r} is used twice in the ontology")
         seen.add(feature_hash)
-    object_ids = [o.id for o in done.objects]
-    if len(set(object_ids)) != len(object_ids):
-        raise InvalidInput("two objects have the same id")
+    for kind, ids_of in (("objects", done.objects), ("classifications", done.classifications)):
+        given = [element.id for element in ids_of]
+        if len(set(given)) != len(given):
+            raise InvalidInput(f"two {kind} have the same id")
     return done
 
 

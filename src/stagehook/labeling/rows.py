@@ -104,6 +104,8 @@ def normalise(
         obj.setdefault("manualAnnotation", True)
         if ontology_object.shape == "polygon":
             _polygon_keys(obj)
+        elif ontology_object.shape == "point" and isinstance(obj["point"], list):
+            obj["point"] = {"0": obj["point"][0]}  # Encord's form: always the key "0"
         _stamp(obj, old_objects.get(obj["objectHash"]), user, stamp)
     old_classes = _by(before["classifications"], "classificationHash")
     for cls in content["classifications"]:

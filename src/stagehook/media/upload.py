@@ -35,6 +35,7 @@ class _Receiver:
         self.max_bytes = max_bytes
         self.max_files = max_files
         self.blobs: list[Blob] = []
+        self.whole = 0
         self.pending: list[tuple[Blob, bytes]] = []
         self.part = _Part()
         self._name = b""
@@ -63,6 +64,10 @@ class _Receiver:
         filename = options[b"filename"].decode("utf-8", "replace")
         self.part.blob = self.media.new_blob(filename[:1000] or "image")
         self.blobs.append(self.part.blob)
+
+    def on_part_end(self) -> None:
+        if self.part.blob is not None:
+            self.whole += 1
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         blob = self.part.blob
@@ -103,6 +108,7 @@ async def receive_files(
             "on_header_end",
             "on_headers_finished",
             "on_part_data",
+            "on_part_end",
         )
     }
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
@@ -114,6 +120,8 @@ async def receive_files(
                 if receiver.pending:
                     await to_thread.run_sync(receiver.flush)
         parser.finalize()
+        if receiver.whole != len(receiver.blobs):
+            raise InvalidInput("the multipart body ended inside a file; nothing was stored")
     except MultipartParseError as exc:
         for blob in receiver.blobs:
             media.discard(blob)

@@ -24,7 +24,8 @@ def require_complete(conn: Connection, project_hash: str, label_hashes: Sequence
         .join(tasks, tasks.c.label_hash == label_rows.c.label_hash)
         .where(label_rows.c.label_hash.in_(list(label_hashes)))
     ).all()
-    for row in sorted(rows, key=lambda r: list(label_hashes).index(r.label_hash)):
+    order = {label_hash: i for i, label_hash in enumerate(label_hashes)}
+    for row in sorted(rows, key=lambda r: order[r.label_hash]):
         missing = missing_required(index, row.labels)
         if missing:
             names = ", ".join(repr(n) for n in missing)

@@ -53,7 +53,7 @@ UNIT_COLUMNS = (
 UNITS_JOIN = data_units.join(datasets, data_units.c.dataset_hash == datasets.c.dataset_hash)
 
 
-def _public(conn: Connection, row: Any, labels: dict[str, Any]) -> dict[str, Any]:
+def _public(row: Any, labels: dict[str, Any]) -> dict[str, Any]:
     return {
         "label_hash": row.label_hash,
         "data_hash": row.data_hash,
@@ -66,14 +66,14 @@ def _public(conn: Connection, row: Any, labels: dict[str, Any]) -> dict[str, Any
 
 def _served(conn: Connection, row: Any) -> dict[str, Any]:
     if project_index(conn, row.project_hash) is None:
-        return _public(conn, row, row.labels)
+        return _public(row, row.labels)
     unit = conn.execute(
         select(*UNIT_COLUMNS).select_from(UNITS_JOIN).where(data_units.c.data_hash == row.data_hash)
     ).one()
     full = rows.encord_row(
         row.label_hash, row.labels, unit_info(unit), unit.created_at, row.updated_at
     )
-    return _public(conn, row, full)
+    return _public(row, full)
 
 
 def _row(conn: Connection, project_hash: str, label_hash: str, *, lock: bool = False) -> Any:

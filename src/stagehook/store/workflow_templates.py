@@ -68,12 +68,22 @@ def list_templates(
 
 
 def update_template(
-    store: Store, template_hash: str, title: str, workflow: Workflow
+    store: Store,
+    template_hash: str,
+    title: str,
+    workflow: Workflow,
+    ontology_hash: str | None = None,
 ) -> dict[str, Any]:
     """Edit in place: projects already created from the template keep their own copy."""
     validate(workflow)
-    values = {"title": title, "workflow": workflow.model_dump(mode="json", exclude_none=True)}
+    values = {
+        "title": title,
+        "workflow": workflow.model_dump(mode="json", exclude_none=True),
+        "ontology_hash": ontology_hash,
+    }
     with store.db.write() as conn:
+        if ontology_hash is not None:
+            require_ontology(conn, ontology_hash)
         result = conn.execute(
             update(workflow_templates)
             .where(workflow_templates.c.template_hash == template_hash)

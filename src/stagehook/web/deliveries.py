@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
-from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
+from stagehook.events import EVENT_TYPES
 from stagehook.store import projects, webhooks
 from stagehook.store.access import MANAGER_ROLES, require_manager, require_project_role
 from stagehook.store.outbox import log
@@ -28,7 +28,6 @@ from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
 router = web_router()
 
 PAGE = 50
-EVENT_TYPES = (TASK_SUBMITTED, TASK_COMPLETED)
 #: While anything is still on its way, the pages reload themselves this often (ms).
 REFRESH_MS = 2000
 Filter = Annotated[str, Query(max_length=64)]

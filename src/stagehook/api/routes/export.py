@@ -8,16 +8,22 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from stagehook.api.deps import ProjectRole, StoreDep
+from stagehook.api.openapi import DocumentedRoute
 from stagehook.store.export import Filter, coco_export, encord_export, project_ontology
 from stagehook.workflow.stages import TaskStatus
 
-router = APIRouter(tags=["export"])
+router = APIRouter(tags=["export"], route_class=DocumentedRoute)
 
 
 @router.get(
     "/projects/{project_hash}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/json": {}}}},
+    responses={
+        200: {
+            "description": "The export file (Encord label rows or COCO), streamed",
+            "content": {"application/json": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def export_project(
     project_hash: str,

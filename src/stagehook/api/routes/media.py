@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from anyio import to_thread
@@ -11,8 +10,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.requests import ClientDisconnect
 
 from stagehook.api.deps import KeyOrSession, StoreDep
+from stagehook.api.errors import error_responses
 from stagehook.api.labeling_schemas import UploadedUnits
-from stagehook.errors import TooLarge, UnsupportedMedia
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.errors import UnsupportedMedia
 from stagehook.media.inspect import image_size
 from stagehook.media.sniff import sniff
 from stagehook.media.storage import Blob, MediaStore
@@ -22,11 +23,7 @@ from stagehook.store.access import Principal
 from stagehook.store.context import Store
 from stagehook.store.media_units import readable_unit
 
-router = APIRouter(tags=["media"])
-
-#: After refusing an oversized file, read (and drop) at most this many times the cap more,
-#: so the client gets its 413 instead of a reset connection.
-DRAIN_FACTOR = 4
+router = APIRouter(tags=["media"], route_class=DocumentedRoute)
 
 
 def media_store(store: Store) -> MediaStore:
@@ -79,15 +76,13 @@ def _store_units(
         raise
 
 
-async def _drain(stream: AsyncIterator[bytes], limit: int) -> None:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            return
-
-
-@router.post("/datasets/{dataset_hash}/uploads", status_code=201, response_model=UploadedUnits)
+@router.post(
+    "/datasets/{dataset_hash}/uploads",
+    status_code=201,
+    response_model=UploadedUnits,
+    # the multipart body is read by hand, so its errors are declared here
+    responses=error_responses(413, 415, 422),
+)
 async def upload_images(
     dataset_hash: str, request: Request, store: StoreDep, user: KeyOrSession
 ) -> Any:
@@ -98,26 +93,35 @@ async def upload_images(
         with store.db.read() as conn:
             datasets.require_dataset(conn, user, dataset_hash)
 
+    # A refusal before the body is read is fine: the server discards what still arrives.
     await to_thread.run_sync(check_dataset)
-    stream = request.stream()
     try:
         blobs = await receive_files(
             request.headers.get("content-type", ""),
-            stream,
+            request.stream(),
             media_store(store),
             max_bytes=settings.max_upload_bytes,
             max_files=settings.max_upload_files,
         )
-    except TooLarge:
-        await _drain(stream, DRAIN_FACTOR * settings.max_upload_bytes)
-        raise
     except ClientDisconnect:
         return Response(status_code=400)  # nobody is listening; the temp files are gone
     units = await to_thread.run_sync(_store_units, store, user, dataset_hash, blobs)
     return {"data_units": units}
 
 
-@router.get("/data-units/{data_hash}/content")
+@router.get(
+    "/data-units/{data_hash}/content",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image bytes, typed by what they are",
+            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        304: {"description": "Not modified: the ETag sent in If-None-Match still holds"},
+        **error_responses(415),
+        307: {"description": "A data unit added by URI: its image is at that address"},
+    },
+)
 def data_unit_content(
     data_hash: str, request: Request, store: StoreDep, user: KeyOrSession
 ) -> Response:

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from stagehook.api.deps import CurrentUser, Cursor, Limit, StoreDep
+from stagehook.api.errors import error_responses
 from stagehook.api.labeling_schemas import OntologyIn, OntologyPage, OntologyPublic
+from stagehook.api.openapi import DocumentedRoute
 from stagehook.store import ontologies
 
-router = APIRouter(prefix="/ontologies", tags=["ontologies"])
+router = APIRouter(prefix="/ontologies", tags=["ontologies"], route_class=DocumentedRoute)
 
 
 @router.post("", status_code=201, response_model=OntologyPublic)
@@ -31,7 +33,12 @@ def get_ontology(ontology_hash: str, store: StoreDep, _: CurrentUser) -> dict[st
     return ontologies.get_ontology(store, ontology_hash)
 
 
-@router.put("/{ontology_hash}", response_model=OntologyPublic)
+@router.put(
+    "/{ontology_hash}",
+    response_model=OntologyPublic,
+    # removing an element labels use is refused, saying how many
+    responses=error_responses(409),
+)
 def put_ontology(
     ontology_hash: str, body: OntologyIn, store: StoreDep, user: CurrentUser
 ) -> dict[str, Any]:

@@ -7,20 +7,23 @@ from typing import Any
 from fastapi import APIRouter
 
 from stagehook.api.deps import AdminUser, Cursor, Limit, StoreDep
+from stagehook.api.errors import error_responses
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import ApiKeyCreatedPublic, UserPublic, UsersPage
 from stagehook.api.schemas import ApiKeyCreate, UserCreate
 from stagehook.store import users
 from stagehook.store.context import decode_cursor, encode_cursor
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=DocumentedRoute)
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserPublic, responses=error_responses(409))
 def create_user(body: UserCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
     user = users.create_user(store, body.username, is_admin=body.is_admin, password=body.password)
     return {"user_id": user.user_id, "username": user.username, "is_admin": user.is_admin}
 
 
-@router.get("/users")
+@router.get("/users", response_model=UsersPage)
 def list_users(
     store: StoreDep, _: AdminUser, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -36,7 +39,12 @@ def list_users(
     }
 
 
-@router.post("/api-keys", status_code=201)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreatedPublic,
+    responses=error_responses(404),
+)
 def create_api_key(body: ApiKeyCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
     key_id, key = users.create_api_key(store, body.user_id, body.name)
     return {"key_id": key_id, "user_id": body.user_id, "name": body.name, "api_key": key}
