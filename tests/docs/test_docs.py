@@ -3,7 +3,8 @@
 The quickstart is the strictest: a copy of the repository, a fresh virtualenv, the
 server on a random port and a temporary data dir, and nothing but the page's own
 commands (see ``test_quickstart.py``). The other pages run against a server this test
-starts the way the quickstart does; ``runner.py`` documents the fence convention.
+starts the way the quickstart does; ``tests/support/docs_runner.py`` and docs/README.md
+document the fence convention.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.runner import run_page, runnable
+from tests.support.docs_runner import run_page, runnable
 from tests.support.processes import kill
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

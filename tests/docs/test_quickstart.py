@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.runner import run_page
+from tests.support.docs_runner import run_page
 from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

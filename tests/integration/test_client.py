@@ -16,8 +16,7 @@ import pytest
 import stagehook.client
 from stagehook.client import ApiError, Client
 from stagehook.client.models import Delivery, Project, Task, Webhook
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.labeling import box, image_bytes, ontology_structure, row
 from tests.support.receiver import Receiver, Response
 from tests.support.waiting import wait_until
