@@ -71,6 +71,7 @@ def pages_with_code() -> list[str]:
     return sorted(p.name for p in DOCS.glob("*.md") if runnable(p) and p.name not in OWN_SERVER)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", pages_with_code())
 def test_page_runs_as_written(page: str, server_data_dir: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
