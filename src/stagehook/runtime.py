@@ -8,13 +8,12 @@ from pathlib import Path
 
 from stagehook.clock import Clock
 from stagehook.config import Settings
+from stagehook.connection import KEY_FILE
 from stagehook.store.context import Store
 from stagehook.store.db import Database
 from stagehook.store.migrate import migrate
 from stagehook.store.secret_box import seal_plaintext
 from stagehook.store.users import bootstrap_admin
-
-KEY_FILE = "admin-api-key"
 
 
 def open_store(

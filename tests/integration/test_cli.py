@@ -146,3 +146,49 @@ def test_data_dir_and_database_files_are_private_and_hold_no_clear_secret(
     finally:
         kill(proc, 15)
     assert secret not in log.read_text()
+
+
+def test_listen_prints_one_line_per_event_when_piped(tmp_path: Path) -> None:
+    """Piped to a file or a log collector, nothing wraps: the timestamp stays on its line."""
+    from datetime import UTC, datetime
+
+    from stagehook.delivery.signing import build_headers
+    from stagehook.events import encode_event
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    port = free_port()
+    out = tmp_path / "listen.out"
+    with out.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stagehook", "listen", "--port", str(port), "--secret", secret],
+            env=env_without_stagehook(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        long_hash = "f" * 36
+        payload = {
+            "project_hash": long_hash,
+            "data_hashes": [long_hash],
+            "label_hashes": [long_hash],
+        }
+        now = datetime.now(UTC)
+        uid, body = encode_event(
+            event_type="task_submitted_event", payload=payload, source="stagehook", created=now
+        )
+        headers = build_headers([secret], uid, now, body, "test")
+        answer = httpx.post(f"http://127.0.0.1:{port}/", content=body, headers=headers)
+        assert answer.status_code == 204
+        deadline = time.monotonic() + 10
+        while uid not in out.read_text():
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+    finally:
+        kill(proc, 15)
+    [line] = [x for x in out.read_text().splitlines() if uid in x]
+    assert line.startswith("task_submitted_event uid=")
+    assert line.endswith(now.isoformat()), "the timestamp is on the event's own line"

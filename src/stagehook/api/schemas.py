@@ -65,8 +65,13 @@ class ProjectCreate(_In):
     ontology_hash: str | None = Field(default=None, max_length=64)
 
 
+class TemplateUpdate(TemplateCreate):
+    """``PUT`` replaces the title and the workflow."""
+
+
 class SaveAsTemplate(_In):
     title: str = Field(min_length=1, max_length=500)
+    keep_webhooks: bool = False
 
 
 class WebhookPut(_In):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from stagehook.errors import NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
@@ -70,6 +70,33 @@ def list_templates(
         )
     page = [dict(r) for r in rows[:limit]]
     return page, encode_cursor(page[-1]["seq"]) if len(rows) > limit else None
+
+
+def update_template(
+    store: Store,
+    template_hash: str,
+    title: str,
+    workflow: Workflow,
+    ontology_hash: str | None = None,
+) -> dict[str, Any]:
+    """Edit in place: projects already created from the template keep their own copy."""
+    validate(workflow)
+    values = {
+        "title": title,
+        "workflow": workflow.model_dump(mode="json", exclude_none=True),
+        "ontology_hash": ontology_hash,
+    }
+    with store.db.write() as conn:
+        if ontology_hash is not None:
+            require_ontology(conn, ontology_hash)
+        result = conn.execute(
+            update(workflow_templates)
+            .where(workflow_templates.c.template_hash == template_hash)
+            .values(**values)
+        )
+    if result.rowcount == 0:
+        raise NotFound(f"workflow template {template_hash} does not exist")
+    return get_template(store, template_hash)
 
 
 def delete_template(store: Store, template_hash: str) -> None:
