@@ -208,6 +208,8 @@ class TaskHistoryPublic(BaseModel):
     to_stage: str
     from_status: TaskStatus | None
     to_status: TaskStatus
+    #: why (a reviewer's note on REJECT), when one was given
+    comment: str | None = None
 
 
 class TaskDetailPublic(TaskPublic):
