@@ -58,7 +58,8 @@ def serve(
         typer.echo(f"stagehook: listening on {url} (data dir {settings.data_dir})", err=True)
 
     try:
-        serving.run(application, host, port, ready, log_level="info")
+        # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES (the app does it).
+        serving.run(application, host, port, ready, log_level="info", proxy_headers=False)
     finally:
         remove_server_file(settings.data_dir)
 
@@ -167,6 +168,30 @@ def migrate(data_dir: DataDir = None) -> None:
 
 app.command("import")(cli_labels.import_images)
 app.command("export")(cli_labels.export_labels)
+
+
+@app.command()
+def rekey(
+    data_dir: DataDir = None,
+    print_new_key: Annotated[
+        bool, typer.Option("--print-new-key", help="only print a fresh key for the setting")
+    ] = False,
+) -> None:
+    """Re-encrypt the webhook signing secrets under a new secret key."""
+    from cryptography.fernet import Fernet
+
+    if print_new_key:
+        typer.echo(Fernet.generate_key().decode())
+        return
+    from stagehook.runtime import open_store
+    from stagehook.store.secret_box import rekey as rekey_secrets
+
+    store = open_store(_settings(data_dir))
+    try:
+        changed = rekey_secrets(store)
+    finally:
+        store.db.dispose()
+    typer.echo(f"re-encrypted {changed} webhook secret(s) under the new key")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.processes import free_port, kill
+from tests.support.workflows import ANNOTATE, basic_workflow
 
 
 def env_without_stagehook() -> dict[str, str]:
@@ -81,6 +82,70 @@ def test_migrate_on_an_empty_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "migrations applied" in result.stdout
     assert (tmp_path / "d" / "stagehook.db").exists()
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "d" / "stagehook.db").stat().st_mode) == 0o600
+
+
+def test_rekey_command(tmp_path: Path) -> None:
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "stagehook", *args, "--data-dir", str(tmp_path / "d")],
+            env=env_without_stagehook(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert len(run("rekey", "--print-new-key").strip()) == 44
+    assert "re-encrypted 0 webhook secret(s)" in run("rekey")
+
+
+def test_data_dir_and_database_files_are_private_and_hold_no_clear_secret(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    old_umask = os.umask(0o022)
+    try:
+        proc, base = serve(data_dir, log)
+    finally:
+        os.umask(old_umask)
+    try:
+        key = (data_dir / "admin-api-key").read_text().strip()
+        headers = {"authorization": f"Bearer {key}"}
+        project = httpx.post(
+            f"{base}/api/v1/projects",
+            headers=headers,
+            json={
+                "title": "p",
+                "workflow": basic_workflow(annotate_webhook="https://example.com/h"),
+            },
+        ).json()
+        hook = httpx.get(
+            f"{base}/api/v1/projects/{project['project_hash']}/workflow/stages/{ANNOTATE}/webhook",
+            headers=headers,
+        ).json()
+        secret = hook["signing_secret"]
+        assert secret.startswith("whsec_")
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode)
+            for p in data_dir.iterdir()
+            if p.name.startswith("stagehook.db") or p.name == "secret-key"
+        }
+        assert modes == {
+            "stagehook.db": 0o600,
+            "stagehook.db-wal": 0o600,
+            "stagehook.db-shm": 0o600,
+            "secret-key": 0o600,
+        }
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        for name in ("stagehook.db", "stagehook.db-wal"):
+            assert secret.encode() not in (data_dir / name).read_bytes()
+    finally:
+        kill(proc, 15)
+    assert secret not in log.read_text()
 
 
 def test_listen_prints_one_line_per_event_when_piped(tmp_path: Path) -> None:

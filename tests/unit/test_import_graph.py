@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stagehook.connection",
         "stagehook.errors",
         "stagehook.events",
+        "stagehook.inputs",
         "stagehook.webhook_secret",
         "stagehook.webhook_targets",
     ),

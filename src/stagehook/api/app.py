@@ -37,6 +37,9 @@ from stagehook.store.context import Store
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
 ROUTERS = (
     datasets,
+    media,
+    ontologies,
+    export,
     workflow_templates,
     projects,
     workflows,
@@ -67,6 +70,9 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         version=__version__,
         description="Annotation workflow server whose stages fire durable, signed webhooks.",
         lifespan=lifespan,
+        # Served by stagehook.web.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     errors.install(app)

@@ -22,6 +22,8 @@ from stagehook.store.access import (
 from stagehook.store.context import Store
 from stagehook.store.users import authenticate, get_user
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
@@ -31,38 +33,46 @@ def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def _session_principal(request: Request, store: Store) -> Principal | None:
+    """The signed-in browser's user, so the UI's scripts call the same API as everyone.
+
+    Only when the web UI's session middleware runs and no ``Authorization`` header is
+    sent; unsafe methods must carry the session's CSRF token in ``X-CSRF-Token``.
+    """
+    if "session" not in request.scope or "authorization" in request.headers:
+        return None
+    user_id = request.session.get("user_id")
+    if not isinstance(user_id, str):
+        return None
+    if request.method not in SAFE_METHODS:
+        expected = request.session.get("csrf")
+        sent = request.headers.get("x-csrf-token", "")
+        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
+            raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
+    with store.db.read() as conn:
+        try:
+            return get_user(conn, user_id)
+        except NotFound as exc:
+            raise Unauthorized("this session's account no longer exists") from exc
+
+
 def current_principal(request: Request, store: StoreDep) -> Principal:
+    principal = _session_principal(request, store)
+    if principal is not None:
+        return principal
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
     return authenticate(store, key.strip())
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def key_or_session(request: Request, store: StoreDep) -> Principal:
-    """An API key, or the browser's signed-in session (for ``<img src>`` and uploads from
-    the UI); a session's unsafe requests must carry its CSRF token in ``X-CSRF-Token``."""
-    if request.headers.get("authorization") or "session" not in request.scope:
-        return current_principal(request, store)
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, str):
-        raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        expected = request.session.get("csrf")
-        sent = request.headers.get("x-csrf-token", "")
-        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
-            raise Forbidden("send the page's CSRF token in the X-CSRF-Token header")
-    with store.db.read() as conn:
-        try:
-            return get_user(conn, user_id)
-        except NotFound as exc:
-            raise Unauthorized("your account no longer exists; sign in again") from exc
-
-
-KeyOrSession = Annotated[Principal, Depends(key_or_session)]
+#: The browser's session works on every route (see ``_session_principal``); the name stays
+#: for the media routes (``<img src>`` and uploads from the UI) that say so explicitly.
+KeyOrSession = CurrentUser
 
 
 def admin_user(principal: CurrentUser) -> Principal:

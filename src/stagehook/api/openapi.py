@@ -19,14 +19,13 @@ from fastapi.routing import APIRoute
 from stagehook.api.deps import (
     admin_user,
     current_principal,
-    key_or_session,
     manager_role,
     project_admin_role,
 )
 from stagehook.api.errors import error_responses
 
 #: Dependencies that refuse a caller without a valid API key (or session) with a 401.
-SIGN_INS: frozenset[Callable[..., Any]] = frozenset({current_principal, key_or_session})
+SIGN_INS: frozenset[Callable[..., Any]] = frozenset({current_principal})
 #: Dependencies that refuse some callers with a 403.
 ROLE_CHECKS: frozenset[Callable[..., Any]] = frozenset(
     {admin_user, manager_role, project_admin_role}

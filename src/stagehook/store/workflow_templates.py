@@ -10,6 +10,7 @@ from stagehook.errors import NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.ontologies import require_ontology
 from stagehook.store.tables import workflow_templates
+from stagehook.store.webhooks import vet_url
 from stagehook.workflow.graph import validate
 from stagehook.workflow.stages import Workflow
 
@@ -17,7 +18,11 @@ from stagehook.workflow.stages import Workflow
 def create_template(
     store: Store, title: str, workflow: Workflow, ontology_hash: str | None = None
 ) -> dict[str, Any]:
+    """Checked exactly like a project's workflow, webhook URLs included."""
     validate(workflow)
+    for stage in workflow.stages:
+        if stage.webhook is not None:
+            vet_url(store, stage.webhook.url)
     row = {
         "template_hash": new_hash(),
         "title": title,

@@ -81,7 +81,7 @@ def stage_actions(
     user: CurrentUser,
     role: ProjectRole,
 ) -> dict[str, Any]:
-    requests = [ActionRequest(a.task_uuid, a.action, a.assignee) for a in body.actions]
+    requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
     changed, uids = tasks.apply_stage_actions(store, project_hash, stage_uuid, requests, user, role)
     return {"tasks": changed, "event_uids": uids}
 
@@ -102,6 +102,9 @@ def put_label_row(
     body: LabelRowPut,
     store: StoreDep,
     user: CurrentUser,
-    _: ProjectRole,
+    role: ProjectRole,
 ) -> dict[str, Any]:
-    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version, user)
+    """Who may edit labels depends on where the task rests (docs/security.md)."""
+    return labels.put_label_row(
+        store, project_hash, label_hash, body.labels, body.version, (user, role)
+    )
