@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from stagehook.store.context import Store
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
 
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
