@@ -262,10 +262,10 @@ def insert_deliveries(store: Store, project: Project, status: str, count: int, t
 
 # --------------------------------------------------------------------------- receiver
 @contextlib.contextmanager
-def receiver_process(out: Path) -> Iterator[str]:
+def receiver_process(out: Path, *extra: str) -> Iterator[str]:
     """``python -m tests.support.receiver`` in its own process; yields its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.receiver", "--port", "0", "--out", str(out)],
+        [sys.executable, "-m", "tests.support.receiver", "--port", "0", "--out", str(out), *extra],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,

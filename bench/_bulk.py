@@ -1,0 +1,115 @@
+"""Many tasks fast: rows written straight into the tables with one SQL statement.
+
+Going through the API would take hours for a million tasks; what the benchmarks need is
+the tables in the state the API would leave them in (tasks, their label rows and history,
+and the per-stage counts when the schema keeps them).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from _common import ANNOTATE, COMPLETE, Project
+from sqlalchemy import text
+
+from stagehook.store.context import Store
+
+_SERIES = {
+    "postgresql": "SELECT g AS x FROM generate_series(0, :m - 1) AS g",
+    "sqlite": "WITH RECURSIVE s(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM s WHERE x < :m - 1) "
+    "SELECT x FROM s",
+}
+_NAME = {
+    "postgresql": "(:{p} || lpad(x::text, 12, '0'))",
+    "sqlite": "printf('%s%012d', :{p}, x)",
+}
+
+
+class BulkTasks:
+    """Names of the generated tasks: task ``i`` has uuid ``task(i)``, label ``label(i)``.
+
+    Task ``i`` sits at Annotate (NEW) when ``i % 10 < annotate_tenths``, else it is
+    COMPLETED at Complete.
+    """
+
+    def __init__(self, count: int, annotate_tenths: int = 10) -> None:
+        tag = f"{random.getrandbits(32):08x}"
+        self.count = count
+        self.annotate_tenths = annotate_tenths
+        self._task = f"{tag}-0000-4000-8000-"
+        self._label = f"{tag}-0000-4000-9000-"
+        self._data = f"{tag}-0000-4000-a000-"
+
+    def task(self, i: int) -> str:
+        return f"{self._task}{i:012d}"
+
+    def label(self, i: int) -> str:
+        return f"{self._label}{i:012d}"
+
+    def at_annotate(self, i: int) -> bool:
+        return i % 10 < self.annotate_tenths
+
+    def insert(self, store: Store, project: Project) -> float:
+        """Write the tasks and label rows; returns the seconds it took."""
+        dialect = "sqlite" if store.db.is_sqlite else "postgresql"
+        series = _SERIES[dialect]
+        task, label, data = (_NAME[dialect].format(p=p) for p in ("tp", "lp", "dp"))
+        params = {
+            "m": self.count,
+            "tp": self._task,
+            "lp": self._label,
+            "dp": self._data,
+            "ph": project.project_hash,
+            "annotate": ANNOTATE,
+            "complete": COMPLETE,
+            "tenths": self.annotate_tenths,
+            "now": time.time(),
+        }
+        started = time.perf_counter()
+        with store.db.write() as conn:
+            conn.execute(
+                text(
+                    f"""INSERT INTO tasks (task_uuid, project_hash, data_hash, label_hash,
+                        stage_uuid, status, assignee, updated_at)
+                    SELECT {task}, :ph, {data}, {label},
+                        CASE WHEN x % 10 < :tenths THEN :annotate ELSE :complete END,
+                        CASE WHEN x % 10 < :tenths THEN 'NEW' ELSE 'COMPLETED' END,
+                        NULL, :now
+                    FROM ({series}) AS series"""
+                ),
+                params,
+            )
+            conn.execute(
+                text(
+                    f"""INSERT INTO label_rows (label_hash, project_hash, data_hash, labels,
+                        version, updated_at)
+                    SELECT {label}, :ph, {data}, '{{}}', 0, :now FROM ({series}) AS series"""
+                ),
+                params,
+            )
+            conn.execute(
+                text(
+                    f"""INSERT INTO task_history (task_uuid, project_hash, at, actor, action,
+                        from_stage, to_stage, from_status, to_status)
+                    SELECT {task}, :ph, :now, 'bench', 'CREATE', NULL, :annotate, NULL, 'NEW'
+                    FROM ({series}) AS series"""
+                ),
+                params,
+            )
+            _recount(conn, project.project_hash)
+        if not store.db.is_sqlite:
+            with store.db.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                    text("ANALYZE tasks; ANALYZE label_rows; ANALYZE task_history")
+                )
+        return time.perf_counter() - started
+
+
+def _recount(conn: object, project_hash: str) -> None:
+    """Bring the per-stage counts up to date, when this schema keeps them."""
+    try:
+        from stagehook.store import task_counts  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    task_counts.rebuild(conn, project_hash)
