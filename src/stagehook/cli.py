@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,10 @@ DataDir = Annotated[
         envvar="STAGEHOOK_DATA_DIR",
     ),
 ]
+
+
+#: uvloop and httptools: 1.5x the requests per second of asyncio + h11 (docs/benchmarks.md).
+LOOP = "asyncio" if sys.platform == "win32" else "uvloop"
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -61,7 +66,9 @@ def serve(
     from stagehook.server import build_server_app
 
     application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        application, host=host, port=port, log_level="info", loop=LOOP, http="httptools"
+    )
     _GracefulServer(config).run()
 
 

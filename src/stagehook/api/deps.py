@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from stagehook.errors import Forbidden, Unauthorized
+from stagehook.store.auth_cache import read_epoch
 from stagehook.store.context import Store
 from stagehook.store.projects import require_access
-from stagehook.store.users import MANAGER_ROLES, Principal, Role, authenticate
+from stagehook.store.users import MANAGER_ROLES, Principal, Role, hash_key, key_owner
 
 
 def get_store(request: Request) -> Store:
@@ -21,11 +22,17 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def current_principal(request: Request, store: StoreDep) -> Principal:
+    """The key's owner, from the auth cache unless access changed since it was cached."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    return authenticate(store, key.strip())
+    key_hash = hash_key(key.strip())
+    with store.db.read() as conn:
+        epoch = read_epoch(conn)
+        principal = store.auth.get(epoch, ("key", key_hash), lambda: key_owner(conn, key_hash))
+    request.state.auth_epoch = epoch
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
@@ -40,9 +47,17 @@ def admin_user(principal: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
-def project_role(project_hash: str, principal: CurrentUser, store: StoreDep) -> Role:
-    with store.db.read() as conn:
-        return require_access(conn, principal, project_hash)
+def project_role(
+    request: Request, project_hash: str, principal: CurrentUser, store: StoreDep
+) -> Role:
+    """Cached under the epoch this request authenticated with (see store/auth_cache.py)."""
+
+    def load() -> Role:
+        with store.db.read() as conn:
+            return require_access(conn, principal, project_hash)
+
+    key = ("role", principal.user_id, principal.is_admin, project_hash)
+    return store.auth.get(request.state.auth_epoch, key, load)
 
 
 ProjectRole = Annotated[Role, Depends(project_role)]

@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
+from stagehook.store.group_commit import GroupCommit
 
 WAKE_CHANNEL = "stagehook_wake"
+T = TypeVar("T")
 
 
 class Database:
@@ -28,6 +30,7 @@ class Database:
         self._write_lock = threading.Lock()
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
+        self._group = GroupCommit(self)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -103,6 +106,14 @@ class Database:
         if woke:
             for listener in list(self._wake_listeners):
                 listener()
+
+    def write_grouped(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a write transaction it may share with concurrent requests.
+
+        Returns once committed; a failure rolls back only this request's part (see
+        store/group_commit.py). ``work`` must not open transactions of its own.
+        """
+        return self._group.run(work)
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from stagehook.errors import Conflict, NotFound
 from stagehook.store.context import Store
@@ -38,7 +38,7 @@ def put_label_row(
     store: Store, project_hash: str, label_hash: str, labels: dict[str, Any], version: int
 ) -> dict[str, Any]:
     """Store labels if ``version`` is the current one; a stale version is a 409."""
-    with store.db.write() as conn:
+    def work(conn: Connection) -> tuple[int, Any]:
         result = conn.execute(
             update(label_rows)
             .where(
@@ -53,9 +53,12 @@ def put_label_row(
                 label_rows.c.project_hash == project_hash, label_rows.c.label_hash == label_hash
             )
         ).first()
+        return result.rowcount, row
+
+    updated, row = store.db.write_grouped(work)
     if row is None:
         raise NotFound(f"label row {label_hash} does not exist in this project")
-    if result.rowcount == 0:
+    if updated == 0:
         raise Conflict(
             f"label row {label_hash} is at version {row.version}, not {version}; "
             "fetch it again and reapply your change"

@@ -18,7 +18,8 @@ from stagehook.store.tables import (
     project_datasets,
     projects,
 )
-from stagehook.store.tasks import count_by_stage, create_tasks
+from stagehook.store.task_counts import by_stage
+from stagehook.store.tasks import create_tasks
 from stagehook.store.templates import create_template, get_template
 from stagehook.store.users import Principal, Role, project_role
 from stagehook.workflow.graph import check_live_edit, validate
@@ -121,7 +122,7 @@ def require_access(conn: Connection, principal: Principal, project_hash: str) ->
 def get_project(store: Store, project_hash: str) -> dict[str, Any]:
     with store.db.read() as conn:
         data = _project_dict(conn, project_hash)
-        data["task_counts"] = count_by_stage(conn, project_hash)
+        data["task_counts"] = by_stage(conn, project_hash)
     return data
 
 
@@ -155,7 +156,7 @@ def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[st
     validate(workflow)
     with store.db.write() as conn:
         old = load_workflow(conn, project_hash)
-        held = {stage: sum(c.values()) for stage, c in count_by_stage(conn, project_hash).items()}
+        held = {stage: sum(c.values()) for stage, c in by_stage(conn, project_hash).items()}
         check_live_edit(old, workflow, held)
         new_uuids = {s.uuid for s in workflow.stages}
         for stage in old.stages:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from stagehook.errors import Forbidden, NotFound
+from stagehook.store import task_counts
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.outbox import record_events
 from stagehook.store.projects_read import load_workflow
@@ -91,6 +92,18 @@ def _apply(
                 for t in outcome.transitions
             ],
         )
+        task_counts.add(
+            conn,
+            project_hash,
+            (
+                delta
+                for t in outcome.transitions
+                for delta in task_counts.moved(
+                    (t.before.stage_uuid, t.before.status.value),
+                    (t.after.stage_uuid, t.after.status.value),
+                )
+            ),
+        )
     return record_events(conn, store, project_hash, outcome.events)
 
 
@@ -121,6 +134,7 @@ def create_tasks(
         for data_hash in data_hashes
     ]
     conn.execute(insert(tasks), rows)
+    task_counts.add(conn, project_hash, [((stage_uuid, TaskStatus.NEW.value), len(rows))])
     conn.execute(
         insert(label_rows),
         [
@@ -175,18 +189,6 @@ def list_tasks(
     return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
 
 
-def count_by_stage(conn: Connection, project_hash: str) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    rows = conn.execute(
-        select(tasks.c.stage_uuid, tasks.c.status, func.count())
-        .where(tasks.c.project_hash == project_hash)
-        .group_by(tasks.c.stage_uuid, tasks.c.status)
-    ).all()
-    for stage_uuid, status, n in rows:
-        counts.setdefault(stage_uuid, {})[status] = n
-    return counts
-
-
 def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, machine.TaskState]:
@@ -208,7 +210,8 @@ def apply_stage_actions(
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
-    with store.db.write() as conn:
+
+    def work(conn: Connection) -> tuple[machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         stage = workflow.stage(stage_uuid)
         if stage is None:
@@ -221,20 +224,24 @@ def apply_stage_actions(
         actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
-        uids = _apply(conn, store, project_hash, outcome, principal.username)
+        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+
+    outcome, uids = store.db.write_grouped(work)
     return [task_dict(t.after) for t in outcome.transitions], uids
 
 
 def move_task(
     store: Store, project_hash: str, task_uuid: str, stage_uuid: str, principal: Principal
 ) -> tuple[dict[str, Any], list[str]]:
-    with store.db.write() as conn:
+    def work(conn: Connection) -> tuple[machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         states = _load_states(conn, project_hash, [task_uuid])
         if task_uuid not in states:
             raise NotFound(f"task {task_uuid} does not exist in this project")
         outcome = machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
-        uids = _apply(conn, store, project_hash, outcome, principal.username)
+        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+
+    outcome, uids = store.db.write_grouped(work)
     return task_dict(outcome.transitions[0].after), uids
 
 

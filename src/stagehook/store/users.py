@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from stagehook.store import auth_cache
 from stagehook.store.context import Store, new_hash
 from stagehook.store.tables import api_keys, memberships, projects, users
 
@@ -140,6 +141,7 @@ def revoke_api_key(store: Store, key_id: str) -> None:
             .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=store.clock.now())
         )
+        auth_cache.bump(conn)
     if result.rowcount == 0:
         raise NotFound(f"API key {key_id} does not exist or is already revoked")
 
@@ -174,16 +176,24 @@ def create_api_key(store: Store, user_id: str, name: str) -> tuple[str, str]:
     return key_id, key
 
 
-def authenticate(store: Store, key: str) -> Principal:
-    with store.db.read() as conn:
-        row = conn.execute(
-            select(users)
-            .join(api_keys, api_keys.c.user_id == users.c.user_id)
-            .where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
-        ).first()
+_KEY_OWNER = (
+    select(users)
+    .join(api_keys, api_keys.c.user_id == users.c.user_id)
+    .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+)
+
+
+def key_owner(conn: Connection, key_hash: str) -> Principal:
+    """Who holds the (unrevoked) key with this hash."""
+    row = conn.execute(_KEY_OWNER, {"key_hash": key_hash}).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
     return _principal(row)
+
+
+def authenticate(store: Store, key: str) -> Principal:
+    with store.db.read() as conn:
+        return key_owner(conn, hash_key(key))
 
 
 def authenticate_password(store: Store, username: str, password: str) -> Principal:
@@ -235,6 +245,7 @@ def set_membership(store: Store, project_hash: str, user_id: str, role: Role) ->
         conn.execute(
             insert(memberships).values(project_hash=project_hash, user_id=user_id, role=role)
         )
+        auth_cache.bump(conn)
 
 
 def list_memberships(store: Store, project_hash: str) -> list[dict[str, Any]]:
