@@ -25,6 +25,24 @@ ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
 }
 
 
+# Statements of the submit path, built once (see projects_read.py).
+_MOVE = (
+    update(tasks)
+    .where(tasks.c.task_uuid == bindparam("b_task"))
+    .values(
+        stage_uuid=bindparam("b_stage"),
+        status=bindparam("b_status"),
+        assignee=bindparam("b_assignee"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_STATES = select(tasks).where(
+    tasks.c.project_hash == bindparam("project_hash"),
+    tasks.c.task_uuid.in_(bindparam("task_uuids", expanding=True)),
+)
+_STATES_LOCKED = _STATES.with_for_update()
+
+
 def _state(row: Any) -> machine.TaskState:
     return machine.TaskState(
         row.task_uuid,
@@ -57,16 +75,10 @@ def _apply(
     now = store.clock.now()
     if outcome.transitions:
         conn.execute(
-            update(tasks)
-            .where(tasks.c.task_uuid == bindparam("b_task"))
-            .values(
-                stage_uuid=bindparam("b_stage"),
-                status=bindparam("b_status"),
-                assignee=bindparam("b_assignee"),
-                updated_at=now,
-            ),
+            _MOVE,
             [
                 {
+                    "b_now": now,
                     "b_task": t.after.task_uuid,
                     "b_stage": t.after.stage_uuid,
                     "b_status": t.after.status.value,
@@ -193,12 +205,9 @@ def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
-    query = select(tasks).where(
-        tasks.c.project_hash == project_hash, tasks.c.task_uuid.in_(list(task_uuids))
-    )
-    if lock and conn.engine.dialect.name != "sqlite":
-        query = query.with_for_update()
-    return {r.task_uuid: _state(r) for r in conn.execute(query)}
+    query = _STATES_LOCKED if lock and conn.engine.dialect.name != "sqlite" else _STATES
+    params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
+    return {r.task_uuid: _state(r) for r in conn.execute(query, params)}
 
 
 def apply_stage_actions(
