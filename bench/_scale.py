@@ -131,7 +131,8 @@ async def scale_phase(backend: str, receiver_url: str, small: int, big: int, rep
             sides.append(Side(f"{count}", server, project_hash, bulk, http, reps))
         try:
             print(
-                f"\n{backend}: median ms per call, {big} vs {small} tasks ({reps} each, alternating)"
+                f"\n{backend}: median ms per call, {big} vs {small} tasks"
+                f" ({reps} each, alternating)"
             )
             worst = 0.0
             for name in ENDPOINTS:

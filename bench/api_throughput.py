@@ -208,7 +208,8 @@ async def latency(
 # --------------------------------------------------------------------------- goal 6
 async def memory(targets: list[Target], args: argparse.Namespace) -> None:
     print(
-        "\nbackend    RSS idle  after load  load/s  (50 clients, mixed meta/submit/projects/tasks500)"
+        "\nbackend    RSS idle  after load  load/s"
+        "  (50 clients, mixed meta/submit/projects/tasks500)"
     )
     for t in targets:
         idle = t.server.rss_mb()
@@ -222,8 +223,9 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
         stop.set()
         if args.soak:
             soak = samples[1:] or samples
+            per_minute = ", ".join(f"{s:.0f}" for s in samples)
             print(
-                f"{t.backend:10} soak {args.soak:.0f}s: RSS per minute {', '.join(f'{s:.0f}' for s in samples)} MB;"
+                f"{t.backend:10} soak {args.soak:.0f}s: RSS per minute {per_minute} MB;"
                 f" max ÷ min after the first minute {max(soak) / min(soak):.3f}; {load.rate:.0f}/s",
                 flush=True,
             )

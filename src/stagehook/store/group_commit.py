@@ -59,6 +59,12 @@ class GroupCommit:
         self._queue: list[_Job[Any]] = []
         self._leading = False
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued behind the running transaction."""
+        with self._lock:
+            return len(self._queue)
+
     def run(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a write transaction; returns once it is committed."""
         if not self._db.is_sqlite:

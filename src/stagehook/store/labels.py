@@ -38,6 +38,7 @@ def put_label_row(
     store: Store, project_hash: str, label_hash: str, labels: dict[str, Any], version: int
 ) -> dict[str, Any]:
     """Store labels if ``version`` is the current one; a stale version is a 409."""
+
     def work(conn: Connection) -> tuple[int, Any]:
         result = conn.execute(
             update(label_rows)
