@@ -140,9 +140,9 @@ def count_writes(store: Store) -> Callable[[], int]:
     original = store.db.write
     count = [0]
 
-    def counted() -> Any:
+    def counted(**kwargs: Any) -> Any:
         count[0] += 1
-        return original()
+        return original(**kwargs)
 
     store.db.write = counted  # type: ignore[method-assign]
     return lambda: count[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -61,15 +62,54 @@ def serve(
             help="deliver webhooks in this process (turn off when separate workers deliver)",
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (PostgreSQL only; each also runs a "
+            "dispatcher unless --no-dispatcher)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API, the web UI and the delivery dispatcher in one process."""
     from stagehook.server import build_server_app
 
-    application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
+    settings = _settings(data_dir)
+    if workers > 1:
+        _serve_workers(settings, host, port, workers, dispatcher)
+        return
+    application = build_server_app(settings, embedded_dispatcher=dispatcher)
     config = uvicorn.Config(
         application, host=host, port=port, log_level="info", loop=LOOP, http="httptools"
     )
     _GracefulServer(config).run()
+
+
+def _serve_workers(
+    settings: Settings, host: str, port: int, workers: int, dispatcher: bool
+) -> None:
+    """uvicorn's process manager: N processes accept on one socket."""
+    from uvicorn.supervisors import Multiprocess
+
+    if not settings.database_url:
+        raise typer.BadParameter(
+            "several API processes need PostgreSQL (STAGEHOOK_DATABASE_URL): SQLite has one "
+            "writer, so more processes only wait on each other",
+            param_hint="--workers",
+        )
+    os.environ["STAGEHOOK_DATA_DIR"] = str(settings.data_dir)
+    target = "app_with_dispatcher" if dispatcher else "app_without_dispatcher"
+    config = uvicorn.Config(
+        f"stagehook.server:{target}",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        loop=LOOP,
+        http="httptools",
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @app.command()

@@ -18,3 +18,12 @@ def build_server_app(
     bootstrap(store)
     services: list[Service] = [embedded] if embedded_dispatcher else []
     return create_app(store, services)
+
+
+# ``serve --workers N``: each API process builds its app from the environment.
+def app_with_dispatcher() -> FastAPI:
+    return build_server_app(Settings(), embedded_dispatcher=True)
+
+
+def app_without_dispatcher() -> FastAPI:
+    return build_server_app(Settings(), embedded_dispatcher=False)

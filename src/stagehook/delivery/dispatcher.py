@@ -111,7 +111,7 @@ class Dispatcher:
         return batch, len(claimed)
 
     def _claim(self, batch: int, busy: dict[str, int]) -> list[queue.Claimed]:
-        with self.store.db.write() as conn:
+        with self.store.db.write(urgent=True) as conn:
             return queue.claim(
                 conn,
                 self.worker_id,
@@ -231,7 +231,7 @@ class Dispatcher:
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _write(self, batch: list[queue.Recorded]) -> None:
-        with self.store.db.write() as conn:
+        with self.store.db.write(urgent=True) as conn:
             queue.record(
                 conn,
                 self.worker_id,
