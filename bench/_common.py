@@ -31,13 +31,15 @@ from stagehook.config import Settings
 from stagehook.runtime import open_store
 from stagehook.store import projects
 from stagehook.store import tasks as task_store
+from stagehook.store.access import Principal, Role
 from stagehook.store.context import Store
 from stagehook.store.datasets import add_data_units, create_dataset
-from stagehook.store.outbox import record_events
+from stagehook.store.outbox.records import DeliveryStatus
+from stagehook.store.outbox.write import write_events
 from stagehook.store.tables import events, webhooks
-from stagehook.store.users import Principal, Role, bootstrap_admin, list_users
+from stagehook.store.users import bootstrap_admin, list_users
 from stagehook.workflow.stages import Action, Workflow
-from stagehook.workflow.tasks import ActionRequest, EventIntent
+from stagehook.workflow.task_machine import ActionRequest, EventIntent
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # so ``tests.support.receiver`` (the real receiver) imports
@@ -211,7 +213,7 @@ def bulk_events(store: Store, project: Project, count: int, chunk: int = 1000) -
             for _ in range(n)
         ]
         with store.db.write() as conn:
-            record_events(conn, store, project.project_hash, intents)
+            write_events(conn, store, project.project_hash, intents)
         done += n
 
 
@@ -222,7 +224,9 @@ _SERIES = {
 }
 
 
-def insert_deliveries(store: Store, project: Project, status: str, count: int, t0: float) -> None:
+def insert_deliveries(
+    store: Store, project: Project, status: DeliveryStatus, count: int, t0: float
+) -> None:
     """``count`` deliveries with ``status``, next_attempt_at spread from ``t0`` on."""
     if count <= 0:
         return
@@ -240,7 +244,7 @@ def insert_deliveries(store: Store, project: Project, status: str, count: int, t
             :attempts, 0, :t0 + x * 0.001, :t0 + x * 0.001, :completed, :code
         FROM ({_SERIES[dialect]}) AS series
     """
-    done = status == "delivered"
+    done = status == DeliveryStatus.DELIVERED
     with store.db.write() as conn:
         conn.execute(
             text(sql),

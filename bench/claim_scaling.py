@@ -1,6 +1,6 @@
 """Cost of one claim as the deliveries table grows: history, and a due backlog.
 
-``history``: one ``store.queue.claim`` of 100 due rows with 10k vs 1M already-delivered
+``history``: one ``store.outbox.claim.claim_due`` of 100 due rows with 10k vs 1M already-delivered
 rows in the table. Delivered rows are outside the partial index ``ix_deliveries_due``, so
 the ratio should be ~1. ``backlog``: one claim of 100 rows when 1k vs 50k rows are due
 (a receiver was down, or a burst): a claim should cost O(limit), not O(backlog).
@@ -41,8 +41,9 @@ from _common import (
 )
 from sqlalchemy import Connection, event, func, select
 
-from stagehook.store import queue
 from stagehook.store.context import Store
+from stagehook.store.outbox import claim
+from stagehook.store.outbox.records import DUE_STATUSES, DeliveryStatus
 from stagehook.store.tables import deliveries
 
 LIMIT = 100
@@ -65,11 +66,15 @@ def build(backend: str, label: str, delivered: int, due: int, analyze: bool) -> 
             project = make_project(store, "http://127.0.0.1:9/hook")
             bulk_events(store, project, 1)  # the event every bulk row points at
             with store.db.write() as conn:
-                conn.execute(deliveries.update().values(status="delivered", attempts=1))
+                conn.execute(
+                    deliveries.update().values(status=DeliveryStatus.DELIVERED, attempts=1)
+                )
             now = store.clock.now()
-            insert_deliveries(store, project, "delivered", delivered - 1, now - 3600 - delivered)
+            insert_deliveries(
+                store, project, DeliveryStatus.DELIVERED, delivered - 1, now - 3600 - delivered
+            )
             if due > LIMIT:
-                insert_deliveries(store, project, "pending", due - LIMIT, now - 600)
+                insert_deliveries(store, project, DeliveryStatus.PENDING, due - LIMIT, now - 600)
             bulk_events(store, project, LIMIT)  # due now, through the real outbox
             if analyze and not store.db.is_sqlite:
                 with store.db.engine.connect().execution_options(
@@ -83,7 +88,7 @@ def build(backend: str, label: str, delivered: int, due: int, analyze: bool) -> 
 
 
 def _claim(conn: Connection, store: Store) -> int:
-    got = queue.claim(
+    got = claim.claim_due(
         conn,
         "bench",
         now=store.clock.now() + 1,
@@ -107,7 +112,7 @@ def time_claim(table: Table) -> tuple[float, int]:
 def time_next_due(table: Table) -> float:
     with table.store.db.read() as conn:
         started = time.perf_counter()
-        queue.next_due(conn, table.store.clock.now())
+        claim.next_due(conn, table.store.clock.now())
         return time.perf_counter() - started
 
 
@@ -168,7 +173,7 @@ def count_rows(table: Table) -> tuple[int, int]:
     with table.store.db.read() as conn:
         total = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
         due = conn.execute(
-            select(func.count()).where(deliveries.c.status.in_(queue.DUE))
+            select(func.count()).where(deliveries.c.status.in_(DUE_STATUSES))
         ).scalar_one()
     return int(total), int(due)
 

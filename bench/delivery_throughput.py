@@ -48,8 +48,9 @@ from sqlalchemy import func, select
 from stagehook.delivery.dispatcher import Dispatcher
 from stagehook.delivery.outcome import AttemptResult
 from stagehook.delivery.sender import Sender
-from stagehook.store import queue
 from stagehook.store.context import Store
+from stagehook.store.outbox import claim, record
+from stagehook.store.outbox.records import DeliveryStatus
 from stagehook.store.tables import deliveries, delivery_attempts
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -111,17 +112,18 @@ class Result:
 
 @contextlib.contextmanager
 def breakdown() -> Iterator[dict[str, tuple[int, float]]]:
-    """Time spent in the queue functions the dispatcher calls (calls, seconds summed).
+    """Time spent in the outbox functions the dispatcher calls (calls, seconds summed).
 
     Sends overlap (many in flight), so their sum exceeds the wall time; the others run
     one at a time per dispatcher (claims in the loop, records in the writer).
     """
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     out: dict[str, tuple[int, float]] = {}
-    # whatever of these the queue module has now (the health step is part of record)
-    names = ("claim", "next_due", "record", "record_health", "_record_health")
+    # the health step is part of recording
+    modules = {"claim_due": claim, "next_due": claim, "record_attempts": record}
+    modules["record_health"] = record
     originals: dict[str, Callable[..., object]] = {
-        n: getattr(queue, n) for n in names if hasattr(queue, n)
+        n: getattr(module, n) for n, module in modules.items()
     }
 
     def timed(name: str, fn: Callable[..., object]) -> Callable[..., object]:
@@ -146,13 +148,13 @@ def breakdown() -> Iterator[dict[str, tuple[int, float]]]:
             totals["send"][1] += time.perf_counter() - started
 
     for name, fn in originals.items():
-        setattr(queue, name, timed(name, fn))
+        setattr(modules[name], name, timed(name, fn))
     Sender.send = send  # type: ignore[method-assign]
     try:
         yield out
     finally:
         for name, fn in originals.items():
-            setattr(queue, name, fn)
+            setattr(modules[name], name, fn)
         Sender.send = original_send  # type: ignore[method-assign]
         out.update({k: (int(v[0]), v[1]) for k, v in totals.items()})
 
@@ -160,7 +162,7 @@ def breakdown() -> Iterator[dict[str, tuple[int, float]]]:
 def _delivered(store: Store) -> int:
     try:
         with store.db.read() as conn:
-            query = select(func.count()).where(deliveries.c.status == "delivered")
+            query = select(func.count()).where(deliveries.c.status == DeliveryStatus.DELIVERED)
             return int(conn.execute(query).scalar_one())
     except Exception:  # the server restarting under us: the run is retried, keep polling
         return -1

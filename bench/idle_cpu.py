@@ -47,6 +47,7 @@ from _common import (
 from sqlalchemy import func, select
 
 from stagehook.store.context import Store
+from stagehook.store.outbox.records import DeliveryStatus
 from stagehook.store.tables import workers
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -128,7 +129,9 @@ def start(spec: Spec) -> Iterator[Running]:
             project = make_project(store, "http://127.0.0.1:9/hook")
             bulk_events(store, project, 1)
             now = store.clock.now()
-            insert_deliveries(store, project, "delivered", spec.history, now - spec.history)
+            insert_deliveries(
+                store, project, DeliveryStatus.DELIVERED, spec.history, now - spec.history
+            )
         env = settings_env(database_url, data_dir, poll_interval=str(spec.poll_interval))
         env["STAGEHOOK_BOOTSTRAP_API_KEY"] = "shk_bench_idle"
         if spec.command == "serve":

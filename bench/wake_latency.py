@@ -49,9 +49,9 @@ from _common import (
 from sqlalchemy import func, select
 from tests.support.receiver import Receiver
 
-from stagehook.delivery import presence
 from stagehook.delivery.dispatcher import Dispatcher
 from stagehook.store.context import Store
+from stagehook.store.outbox.records import DeliveryStatus
 from stagehook.store.tables import deliveries, workers
 
 POLL_INTERVAL = 1.0
@@ -77,13 +77,13 @@ class CommitClock:
         return uids[0], self.at
 
 
-async def _no_listen(_store: Store, _wake: Callable[[], None], stop: asyncio.Event) -> None:
+async def _no_listen(_wake: Callable[[], None], stop: asyncio.Event) -> None:
     await stop.wait()
 
 
 def _delivered(store: Store) -> int:
     with store.db.read() as conn:
-        query = select(func.count()).where(deliveries.c.status == "delivered")
+        query = select(func.count()).where(deliveries.c.status == DeliveryStatus.DELIVERED)
         return int(conn.execute(query).scalar_one())
 
 
@@ -110,12 +110,11 @@ async def in_process(backend: str, mode: str, count: int, gap: float) -> list[fl
         store = new_store(database_url, data_dir, poll_interval=POLL_INTERVAL)
         clock = CommitClock()
         store.db.add_wake_listener(clock)
-        original_listen = presence.listen
         try:
             async with Receiver() as receiver:
                 project = make_project(store, receiver.url("/hook"), tasks=count)
                 if mode == "poll":
-                    presence.listen = _no_listen  # type: ignore[assignment]
+                    store.db.listen = _no_listen  # type: ignore[method-assign]
                 dispatcher = Dispatcher(store, worker_id=f"bench-{mode}")
                 task = asyncio.create_task(dispatcher.run())
                 await asyncio.sleep(0.5)  # started: its wake listener is registered
@@ -127,7 +126,6 @@ async def in_process(backend: str, mode: str, count: int, gap: float) -> list[fl
                     dispatcher.stop()
                     await task
         finally:
-            presence.listen = original_listen
             store.db.dispose()
 
 

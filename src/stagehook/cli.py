@@ -120,7 +120,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a delivery worker on its own (scale out: many workers, one database)."""
-    from stagehook.delivery.worker import run_worker
+    from stagehook.worker import run_worker
 
     run_worker(_settings(data_dir), worker_id)
 

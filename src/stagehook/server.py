@@ -1,14 +1,19 @@
-"""Wiring for ``serve``: store, bootstrap key, API, UI and the embedded dispatcher."""
+"""Wiring for ``serve``: store, bootstrap key, the API, the web UI and the dispatcher.
+
+The one place the app is composed, so the UI stays a leaf nothing below imports.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from stagehook.api.app import Service, create_app
+from stagehook.api.errors import BodyLimit
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.delivery.dispatcher import embedded
 from stagehook.runtime import bootstrap, open_store
+from stagehook.web import install_ui
 
 
 def build_server_app(
@@ -17,7 +22,11 @@ def build_server_app(
     store = open_store(settings, clock)
     bootstrap(store)
     services: list[Service] = [embedded] if embedded_dispatcher else []
-    return create_app(store, services)
+    app = create_app(store, services)
+    install_ui(app, settings)
+    # Added last, so it runs first: an oversized body never reaches a session or a route.
+    app.add_middleware(BodyLimit)
+    return app
 
 
 # ``serve --workers N``: each API process builds its app from the environment.

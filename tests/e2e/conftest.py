@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,33 +24,20 @@ from playwright.sync_api import (
 )
 
 from stagehook.config import Settings
-from stagehook.store.context import Store
 from tests.support.api import Api
+from tests.support.browser import (
+    ADMIN_KEY,
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    EGRESS,
+    Server,
+    Shot,
+)
 from tests.support.server import serve_app
 
-ADMIN_KEY = "shk_e2e_admin_key"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-#: 203.0.113.0/24 is a documentation range: a source list a receiver admin would copy.
-EGRESS = ["203.0.113.0/28", "2001:db8:5::/48"]
-
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class Server:
-    url: str
-    store: Store
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in this
@@ -153,9 +139,6 @@ def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Pa
     if not page.is_closed():
         page.screenshot(path=folder / "99-last.png", full_page=True)
     assert errors == [], f"the page logged errors: {errors}"
-
-
-Shot = Callable[..., Path]
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e import ui
-from tests.e2e.conftest import EGRESS, Server, Shot
+from tests.support import ui
 from tests.support.api import Api
+from tests.support.browser import ADMIN_KEY, EGRESS, Server, Shot
 from tests.support.workflows import basic_workflow
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def test_sign_in_sign_out_and_session_cookie(
     page.get_by_label("API key").fill("shk_wrong")
     page.get_by_role("button", name="Sign in with key").click()
     expect(page.get_by_role("alert")).to_have_text("the API key is not valid")
-    page.get_by_label("API key").fill(ui.ADMIN_KEY)
+    page.get_by_label("API key").fill(ADMIN_KEY)
     page.get_by_role("button", name="Sign in with key").click()
     expect(page).to_have_url(re.compile(r"/settings$"))  # back where they were going
 

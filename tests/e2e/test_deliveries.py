@@ -7,9 +7,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e import ui
-from tests.e2e.conftest import Server, Shot
+from tests.support import ui
 from tests.support.api import Api
+from tests.support.browser import Server, Shot
 from tests.support.receiver import Receiver, Response
 from tests.support.workflows import ANNOTATE, basic_workflow
 

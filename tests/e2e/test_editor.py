@@ -8,9 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.e2e import ui
-from tests.e2e.conftest import Server, Shot
+from tests.support import ui
 from tests.support.api import Api
+from tests.support.browser import Server, Shot
 from tests.support.workflows import basic_workflow, router_workflow
 
 pytestmark = pytest.mark.e2e

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e import ui
-from tests.e2e.conftest import PHONE, Server, Shot
+from tests.support import ui
 from tests.support.api import Api
+from tests.support.browser import PHONE, Server, Shot
 from tests.support.receiver import Receiver
 from tests.support.workflows import ANNOTATE, basic_workflow
 

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from stagehook.receiver.verify import verify
-from tests.e2e import ui
-from tests.e2e.conftest import Server, Shot
+from tests.support import ui
 from tests.support.api import Api
+from tests.support.browser import Server, Shot
 from tests.support.receiver import Received, Receiver
 from tests.support.waiting import wait_until
 from tests.support.workflows import basic_workflow

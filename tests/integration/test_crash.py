@@ -15,12 +15,13 @@ from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.runtime import open_store
 from stagehook.store import projects, tasks
+from stagehook.store.access import Role
 from stagehook.store.context import Store
 from stagehook.store.datasets import add_data_units, create_dataset
 from stagehook.store.tables import deliveries, events
-from stagehook.store.users import Role, bootstrap_admin, list_users
+from stagehook.store.users import bootstrap_admin, list_users
 from stagehook.workflow.stages import Action, Workflow
-from stagehook.workflow.tasks import ActionRequest
+from stagehook.workflow.task_machine import ActionRequest
 from tests.support.processes import kill, start_worker, worker_env
 from tests.support.receiver import Receiver, Response
 from tests.support.workflows import ANNOTATE, basic_workflow

@@ -11,13 +11,13 @@ from standardwebhooks import Webhook
 
 from stagehook.store.context import Store
 from stagehook.store.tables import events
-from tests.integration.delivery_helpers import (
+from tests.support.api import Api
+from tests.support.deliveries import (
     deliveries,
     project_with_hook,
     submit,
     wait_status,
 )
-from tests.support.api import Api
 from tests.support.receiver import Receiver, Response
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from stagehook.config import Settings
-from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
 from tests.support.api import Api
+from tests.support.deliveries import project_with_hook, submit, wait_status
 from tests.support.proxy import ForwardProxy
 from tests.support.receiver import Receiver
 from tests.support.workflows import ANNOTATE, basic_workflow

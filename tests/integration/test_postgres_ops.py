@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from stagehook.store.context import Store
-from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
 from tests.support.api import Api
 from tests.support.backends import PG_ADMIN_URL
+from tests.support.deliveries import project_with_hook, submit, wait_status
 from tests.support.processes import kill, start_worker, worker_env
 from tests.support.receiver import Receiver
 

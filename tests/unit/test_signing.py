@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from stagehook.delivery.signing import build_headers, generate_secret, signature_header
+from stagehook.delivery.signing import build_headers, signature_header
+from stagehook.webhook_secret import generate_secret
 
 BODY = b'{"uid":"4f1c","version":1,"payload":{"x":"\\u00e9"}}'
 

@@ -1,4 +1,8 @@
-"""The application factory: API, UI and background services in one ASGI app."""
+"""The REST API's application factory: routers, error mapping, health and metrics.
+
+The web UI is not installed here: ``server.py`` composes the API, the UI and the
+background services into the one app ``stagehook serve`` runs.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,34 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from stagehook import __version__
 from stagehook.api import errors
-from stagehook.api.routes import admin, datasets, deliveries, meta, projects, tasks, templates
-from stagehook.delivery.metrics import QueueCollector
+from stagehook.api.routes import (
+    datasets,
+    deliveries,
+    members,
+    meta,
+    projects,
+    tasks,
+    users,
+    webhooks,
+    workflow_templates,
+    workflows,
+)
+from stagehook.delivery.metrics import OutboxCollector
 from stagehook.store.context import Store
-from stagehook.web import install as install_web
 
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
+ROUTERS = (
+    datasets,
+    workflow_templates,
+    projects,
+    workflows,
+    webhooks,
+    tasks,
+    deliveries,
+    members,
+    users,
+    meta,
+)
 
 
 def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
@@ -37,7 +63,7 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     )
     app.state.store = store
     errors.install(app)
-    for module in (datasets, templates, projects, tasks, deliveries, admin, meta):
+    for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["meta"])
@@ -47,14 +73,12 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         return {"status": "ok"}
 
     registry = CollectorRegistry()
-    registry.register(QueueCollector(store))
+    registry.register(OutboxCollector(store))
 
     @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
-        """Prometheus: this process's counters plus the shared queue's depth."""
+        """Prometheus: this process's counters plus the shared outbox's depth."""
         body = generate_latest(REGISTRY) + generate_latest(registry)
         return PlainTextResponse(body.decode(), media_type=CONTENT_TYPE_LATEST)
 
-    install_web(app, store.settings)
-    app.add_middleware(errors.BodyLimit)
     return app

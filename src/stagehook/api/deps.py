@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes, as ``Annotated`` aliases."""
+"""Dependencies shared by the routes, as ``Annotated`` aliases.
+
+Access checks are the rules of ``store/access.py``, the same ones the UI applies.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,19 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from stagehook.errors import Forbidden, Unauthorized
+from stagehook.errors import Unauthorized
+from stagehook.store.access import (
+    Principal,
+    Role,
+    require_admin,
+    require_manager,
+    require_project_admin,
+    require_project_role,
+)
 from stagehook.store.auth_cache import read_epoch
 from stagehook.store.context import Store
-from stagehook.store.projects import require_access
-from stagehook.store.users import MANAGER_ROLES, Principal, Role, hash_key, key_owner
+from stagehook.store.credentials import hash_key
+from stagehook.store.users import key_owner
 
 
 def get_store(request: Request) -> Store:
@@ -39,9 +50,7 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
 def admin_user(principal: CurrentUser) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden("this needs an admin API key")
-    return principal
+    return require_admin(principal)
 
 
 AdminUser = Annotated[Principal, Depends(admin_user)]
@@ -51,34 +60,29 @@ def project_role(
     request: Request, project_hash: str, principal: CurrentUser, store: StoreDep
 ) -> Role:
     """Cached under the epoch this request authenticated with (see store/auth_cache.py)."""
-
-    def load() -> Role:
-        with store.db.read() as conn:
-            return require_access(conn, principal, project_hash)
-
     key = ("role", principal.user_id, principal.is_admin, project_hash)
-    return store.auth.get(request.state.auth_epoch, key, load)
+    return store.auth.get(
+        request.state.auth_epoch,
+        key,
+        lambda: require_project_role(store, principal, project_hash),
+    )
 
 
 ProjectRole = Annotated[Role, Depends(project_role)]
 
 
 def manager_role(role: ProjectRole) -> Role:
-    if role not in MANAGER_ROLES:
-        raise Forbidden(f"a {role.value} cannot change this project's workflow or webhooks")
-    return role
+    return require_manager(role)
 
 
 ManagerRole = Annotated[Role, Depends(manager_role)]
 
 
-def admin_role(role: ProjectRole) -> Role:
-    if role != Role.ADMIN:
-        raise Forbidden("only a project admin can do this")
-    return role
+def project_admin_role(role: ProjectRole) -> Role:
+    return require_project_admin(role)
 
 
-AdminRole = Annotated[Role, Depends(admin_role)]
+ProjectAdminRole = Annotated[Role, Depends(project_admin_role)]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of a previous page")]

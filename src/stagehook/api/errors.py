@@ -22,9 +22,10 @@ def problem(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _describe(errors: Any) -> str:
+def describe_validation(errors: Any) -> str:
+    """One line naming each of the first few problems, for the API and the UI alike."""
     parts = []
-    for err in errors[:5]:
+    for err in list(errors)[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         if err.get("type") == "json_invalid":
             return "the request body is not valid JSON"
@@ -39,7 +40,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "invalid_input", _describe(exc.errors()))
+        return problem(422, "invalid_input", describe_validation(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from stagehook.store.users import Role
+from stagehook.store.access import Role
 from stagehook.workflow.stages import Action, Workflow
 
 
@@ -63,6 +64,17 @@ class SaveAsTemplate(_In):
 
 class WebhookPut(_In):
     url: str = Field(min_length=1, max_length=2048)
+
+
+class RecoverIn(_In):
+    since: datetime
+
+
+def epoch(moment: datetime) -> float:
+    """Seconds since the epoch; a time without a zone is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 class ActionIn(_In):

@@ -16,12 +16,13 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 
-from stagehook.delivery import metrics, presence
+from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
-from stagehook.delivery.retention import purge
 from stagehook.delivery.sender import Sender
-from stagehook.store import queue
 from stagehook.store.context import Store
+from stagehook.store.outbox import claim, record, workers
+from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
+from stagehook.store.outbox.retention import purge
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Dispatcher:
         self._stop = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._per_url: Counter[str] = Counter()
-        self._results: list[queue.Recorded] = []
+        self._results: list[Recorded] = []
         self._results_ready = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
@@ -66,13 +67,13 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         self.sender = Sender(self.settings)
         self.store.db.add_wake_listener(self.wake)
-        await asyncio.to_thread(presence.register, self.store, self.worker_id)
+        await asyncio.to_thread(workers.register, self.store, self.worker_id)
         helpers = [
             asyncio.create_task(self._writer(), name="stagehook-writer"),
             asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping"),
         ]
         if not self.store.db.is_sqlite:
-            helpers.append(asyncio.create_task(presence.listen(self.store, self.wake, self._stop)))
+            helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
         try:
             await self._claim_loop()
         finally:
@@ -110,9 +111,9 @@ class Dispatcher:
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
         return batch, len(claimed)
 
-    def _claim(self, batch: int, busy: dict[str, int]) -> list[queue.Claimed]:
+    def _claim(self, batch: int, busy: dict[str, int]) -> list[Claimed]:
         with self.store.db.write(urgent=True) as conn:
-            return queue.claim(
+            return claim.claim_due(
                 conn,
                 self.worker_id,
                 now=self.store.clock.now(),
@@ -126,7 +127,7 @@ class Dispatcher:
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
             with self.store.db.read() as conn:
-                return queue.next_due(conn, self.store.clock.now())
+                return claim.next_due(conn, self.store.clock.now())
 
         soonest = await asyncio.to_thread(due)
         if soonest is None:
@@ -137,7 +138,7 @@ class Dispatcher:
         return min(max(wait, floor), self.settings.poll_interval)
 
     # one delivery ---------------------------------------------------------
-    async def _deliver(self, item: queue.Claimed) -> None:
+    async def _deliver(self, item: Claimed) -> None:
         assert self.sender is not None
         try:
             started_at = self.store.clock.now()
@@ -154,7 +155,7 @@ class Dispatcher:
 
     def _record(
         self,
-        item: queue.Claimed,
+        item: Claimed,
         result: AttemptResult,
         headers: dict[str, str],
         started_at: float,
@@ -174,7 +175,7 @@ class Dispatcher:
         if result.success:
             metrics.LAG_SECONDS.observe(max(0.0, now - item.created_at))
         self._results.append(
-            queue.Recorded(
+            Recorded(
                 delivery_id=item.id,
                 webhook_id=item.webhook_id,
                 url=item.url,
@@ -230,9 +231,9 @@ class Dispatcher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
-    def _write(self, batch: list[queue.Recorded]) -> None:
+    def _write(self, batch: list[Recorded]) -> None:
         with self.store.db.write(urgent=True) as conn:
-            queue.record(
+            record.record_attempts(
                 conn,
                 self.worker_id,
                 batch,
@@ -241,7 +242,7 @@ class Dispatcher:
                 probe_interval=self.settings.circuit_probe_interval,
                 disable_after=self.settings.disable_after_failing_seconds,
             )
-            if any(r.status == "retrying" for r in batch):
+            if any(r.status == DeliveryStatus.RETRYING for r in batch):
                 self.store.db.notify(conn)
 
     async def _housekeeping(self) -> None:
@@ -251,7 +252,7 @@ class Dispatcher:
         while True:
             try:
                 await asyncio.to_thread(
-                    presence.heartbeat, self.store, self.worker_id, 3 * beat, judge=judge
+                    workers.heartbeat, self.store, self.worker_id, 3 * beat, judge=judge
                 )
                 judge = True
                 if since_purge >= PURGE_SECONDS:
@@ -277,7 +278,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         await self._flush(deadline=loop.time() + self.settings.shutdown_grace_seconds)
         try:
-            await asyncio.to_thread(presence.deregister, self.store, self.worker_id)
+            await asyncio.to_thread(workers.deregister, self.store, self.worker_id)
         except Exception:
             log.exception("could not release leases on shutdown; they expire by themselves")
         if self.sender is not None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from stagehook.store.context import Store
-from stagehook.store.tables import deliveries, endpoints
+from stagehook.store.outbox.health import count_open_circuits
+from stagehook.store.outbox.log import count_by_status
 
 DELIVERIES = Counter(
     "stagehook_deliveries_total",
@@ -29,7 +29,7 @@ LAG_SECONDS = Histogram(
 )
 
 
-class QueueCollector(Collector):
+class OutboxCollector(Collector):
     """Reads the outbox at scrape time, so every process reports the shared truth."""
 
     def __init__(self, store: Store) -> None:
@@ -43,16 +43,10 @@ class QueueCollector(Collector):
             "stagehook_open_circuits", "Receiver URLs whose circuit is open (paused)"
         )
         with self.store.db.read() as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-                ).all()
-            )
-            open_count = conn.execute(
-                select(func.count()).select_from(endpoints).where(endpoints.c.circuit_open)
-            ).scalar()
-        for status in ("pending", "retrying", "delivered", "failed"):
-            depth.add_metric([status], float(counts.get(status, 0)))
-        circuits.add_metric([], float(open_count or 0))
+            counts = count_by_status(conn)
+            open_count = count_open_circuits(conn)
+        for status, count in counts.items():
+            depth.add_metric([status.value], float(count))
+        circuits.add_metric([], float(open_count))
         yield depth
         yield circuits

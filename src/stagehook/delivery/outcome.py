@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from stagehook.delivery.retry import apply_retry_after, delay_for
+from stagehook.store.outbox.records import DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class AttemptResult:
 
 @dataclass(frozen=True)
 class Decision:
-    status: str  # delivered | retrying | failed
+    status: DeliveryStatus
     next_attempt_at: float
     disable_reason: str | None = None
 
@@ -43,12 +44,12 @@ def decide(
 ) -> Decision:
     """``attempts_made`` includes this attempt; the schedule restarts at ``retry_base``."""
     if result.success:
-        return Decision("delivered", now)
+        return Decision(DeliveryStatus.DELIVERED, now)
     if result.status_code == 410:
-        return Decision("failed", now, "receiver answered 410 Gone")
+        return Decision(DeliveryStatus.FAILED, now, "receiver answered 410 Gone")
     delay = delay_for(schedule, attempts_made - retry_base, jitter, rng)
     if delay is None:
-        return Decision("failed", now)
+        return Decision(DeliveryStatus.FAILED, now)
     if result.status_code in (429, 503):
         delay = apply_retry_after(delay, result.retry_after)
-    return Decision("retrying", now + delay)
+    return Decision(DeliveryStatus.RETRYING, now + delay)

@@ -16,17 +16,11 @@ from yarl import URL
 
 from stagehook import __version__
 from stagehook.config import Settings
-from stagehook.delivery.guard import (
-    GuardedResolver,
-    TargetGuard,
-    TargetRefused,
-    make_connector,
-    parse_ip_host,
-    vet_url_target,
-)
+from stagehook.delivery.guard import GuardedResolver, make_connector
 from stagehook.delivery.outcome import AttemptResult
 from stagehook.delivery.retry import parse_retry_after
 from stagehook.delivery.signing import build_headers
+from stagehook.webhook_targets import TargetGuard, TargetRefused, parse_ip_host, vet_url_target
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 4 * 1024

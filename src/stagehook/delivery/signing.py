@@ -6,21 +6,11 @@ HMAC, so what we send is by construction what its ``Webhook.verify`` accepts.
 
 from __future__ import annotations
 
-import base64
 import math
-import secrets as _random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
-
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 24
-
-
-def generate_secret() -> str:
-    """A fresh per-webhook secret in the ``whsec_<base64>`` form receivers paste in."""
-    return SECRET_PREFIX + base64.b64encode(_random.token_bytes(SECRET_BYTES)).decode()
 
 
 def _utc(timestamp: datetime) -> datetime:

@@ -11,9 +11,9 @@ from typing import Any
 
 from stagehook.delivery.sender import Sender
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED, encode_event
-from stagehook.store import webhooks as hooks
 from stagehook.store.context import Store
 from stagehook.store.projects_read import load_workflow
+from stagehook.store.webhooks import require_webhook
 from stagehook.workflow.stages import StageType
 
 
@@ -34,7 +34,7 @@ def _sample(project_hash: str, stage_type: StageType) -> tuple[str, dict[str, An
 
 async def send_test_event(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
     with store.db.read() as conn:
-        hook = hooks.require(conn, project_hash, stage_uuid)
+        hook = require_webhook(conn, project_hash, stage_uuid)
         stage = load_workflow(conn, project_hash).stage(stage_uuid)
     assert stage is not None  # a live webhook's stage exists
     event_type, payload = _sample(project_hash, stage.stage_type)

@@ -18,6 +18,8 @@ MAX_ID = 2**63 - 1
 
 @dataclass
 class Store:
+    """The handle every service function takes: the database, the clock and the settings."""
+
     db: Database
     clock: Clock
     settings: Settings

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from stagehook.errors import NotFound
+from stagehook.store.access import Principal, may_use_dataset, visible_datasets
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.tables import data_units, datasets, project_datasets
 from stagehook.store.tasks import create_tasks
-from stagehook.store.users import Principal
 
 
 def create_dataset(store: Store, principal: Principal, title: str) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def create_dataset(store: Store, principal: Principal, title: str) -> dict[str, 
 
 def require_dataset(conn: Connection, principal: Principal, dataset_hash: str) -> Any:
     row = conn.execute(select(datasets).where(datasets.c.dataset_hash == dataset_hash)).first()
-    if row is None or not (principal.is_admin or row.created_by == principal.user_id):
+    if row is None or not may_use_dataset(principal, row.created_by):
         raise NotFound(f"dataset {dataset_hash} does not exist")
     return row
 
@@ -35,9 +35,11 @@ def require_dataset(conn: Connection, principal: Principal, dataset_hash: str) -
 def list_datasets(
     store: Store, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(datasets).order_by(datasets.c.created_at, datasets.c.dataset_hash)
-    if not principal.is_admin:
-        query = query.where(datasets.c.created_by == principal.user_id)
+    query = (
+        select(datasets)
+        .where(visible_datasets(principal))
+        .order_by(datasets.c.created_at, datasets.c.dataset_hash)
+    )
     offset = decode_cursor(cursor)
     with store.db.read() as conn:
         rows = conn.execute(query.offset(offset).limit(limit + 1)).mappings().all()

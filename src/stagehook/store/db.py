@@ -7,17 +7,22 @@ PostgreSQL gets a bounded pool and LISTEN/NOTIFY for wake-ups.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "stagehook_wake"
 T = TypeVar("T")
@@ -66,7 +71,7 @@ class Database:
         self._write_lock = _WriterLock()
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
-        self._group = GroupCommit(self)
+        self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -167,6 +172,28 @@ class Database:
     def remove_wake_listener(self, listener: Callable[[], None]) -> None:
         if listener in self._wake_listeners:
             self._wake_listeners.remove(listener)
+
+    async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """PostgreSQL: LISTEN for commits from other processes; reconnect when cut off."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                    backoff = 0.5
+                    wake()  # anything committed while we were away
+                    async for _ in conn.notifies():
+                        wake()
+                        if stop.is_set():
+                            return
+            except (psycopg.Error, OSError) as exc:
+                log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
-if TYPE_CHECKING:
-    from stagehook.store.db import Database
-
 T = TypeVar("T")
+#: ``Database.write``: one write transaction (BEGIN IMMEDIATE on SQLite).
+WriteTransaction = Callable[[], AbstractContextManager[Connection]]
 
 #: Requests per transaction at most (bounds how long one COMMIT keeps others waiting).
 MAX_BATCH = 64
@@ -53,8 +53,9 @@ class _Job(Generic[T]):
 
 
 class GroupCommit:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, write: WriteTransaction, *, is_sqlite: bool) -> None:
+        self._write = write
+        self._is_sqlite = is_sqlite
         self._lock = threading.Lock()
         self._queue: list[_Job[Any]] = []
         self._leading = False
@@ -67,8 +68,8 @@ class GroupCommit:
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a write transaction; returns once it is committed."""
-        if not self._db.is_sqlite:
-            with self._db.write() as conn:
+        if not self._is_sqlite:
+            with self._write() as conn:
                 return work(conn)
         job = _Job(work)
         with self._lock:
@@ -100,7 +101,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         try:
-            with self._db.write() as conn:
+            with self._write() as conn:
                 for job in batch:
                     try:
                         with conn.begin_nested():

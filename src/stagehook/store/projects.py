@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from stagehook.errors import InvalidInput, NotFound
-from stagehook.store import webhooks as hooks
+from stagehook.errors import InvalidInput
+from stagehook.store.access import Principal, Role, visible_projects
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.datasets import require_dataset
 from stagehook.store.projects_read import load_workflow, project_row
@@ -20,8 +20,8 @@ from stagehook.store.tables import (
 )
 from stagehook.store.task_counts import by_stage
 from stagehook.store.tasks import create_tasks
-from stagehook.store.templates import create_template, get_template
-from stagehook.store.users import Principal, Role, project_role
+from stagehook.store.webhooks import live_webhook, remove_webhook, upsert_webhook
+from stagehook.store.workflow_templates import create_template, get_template
 from stagehook.workflow.graph import check_live_edit, validate
 from stagehook.workflow.stages import Workflow
 
@@ -33,12 +33,12 @@ def _graph_json(workflow: Workflow) -> dict[str, Any]:
 
 def _sync_webhooks(conn: Connection, store: Store, project_hash: str, workflow: Workflow) -> None:
     for stage in workflow.stages:
-        existing = hooks.current(conn, project_hash, stage.uuid)
+        existing = live_webhook(conn, project_hash, stage.uuid)
         if stage.webhook is not None:
             if existing is None or existing.url != stage.webhook.url:
-                hooks.upsert(conn, store, project_hash, stage.uuid, stage.webhook.url)
+                upsert_webhook(conn, store, project_hash, stage.uuid, stage.webhook.url)
         elif existing is not None:
-            hooks.remove(conn, store, project_hash, stage.uuid)
+            remove_webhook(conn, store, project_hash, stage.uuid)
 
 
 def create_project(
@@ -110,15 +110,6 @@ def workflow_json(conn: Connection, project_hash: str) -> dict[str, Any]:
     return load_workflow(conn, project_hash).model_dump(mode="json", exclude_none=True)
 
 
-def require_access(conn: Connection, principal: Principal, project_hash: str) -> Role:
-    """The caller's role; a project they cannot see answers 404, never 403."""
-    role = project_role(conn, principal, project_hash)
-    if role is None:
-        raise NotFound(f"project {project_hash} does not exist")
-    project_row(conn, project_hash)
-    return role
-
-
 def get_project(store: Store, project_hash: str) -> dict[str, Any]:
     with store.db.read() as conn:
         data = _project_dict(conn, project_hash)
@@ -130,13 +121,11 @@ def list_projects(
     store: Store, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = decode_cursor(cursor)
-    query = select(projects).where(projects.c.seq > after).order_by(projects.c.seq)
-    if not principal.is_admin:
-        query = query.where(
-            projects.c.project_hash.in_(
-                select(memberships.c.project_hash).where(memberships.c.user_id == principal.user_id)
-            )
-        )
+    query = (
+        select(projects)
+        .where(projects.c.seq > after, visible_projects(principal))
+        .order_by(projects.c.seq)
+    )
     with store.db.read() as conn:
         rows = conn.execute(query.limit(limit + 1)).all()
     page = [
@@ -161,7 +150,7 @@ def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[st
         new_uuids = {s.uuid for s in workflow.stages}
         for stage in old.stages:
             if stage.uuid not in new_uuids:
-                hooks.remove(conn, store, project_hash, stage.uuid)
+                remove_webhook(conn, store, project_hash, stage.uuid)
         _sync_webhooks(conn, store, project_hash, workflow)
         conn.execute(
             update(projects)

@@ -20,6 +20,8 @@ from sqlalchemy import (
     text,
 )
 
+from stagehook.store.outbox.records import due_condition
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -121,7 +123,7 @@ tasks = Table(
     Column("data_hash", Hash, nullable=False),
     Column("label_hash", Hash, nullable=False, unique=True),
     Column("stage_uuid", Hash, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # a TaskStatus
     Column("assignee", String(200)),
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("project_hash", "data_hash", name="uq_tasks_project_data"),
@@ -210,8 +212,7 @@ deliveries = Table(
     Column("stage_uuid", Hash, nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("url", String(2048), nullable=False),
-    # pending | retrying | delivered | failed
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # a DeliveryStatus
     Column("attempts", Integer, nullable=False, default=0),
     # attempts made before the last manual retry: the schedule restarts from there
     Column("retry_base", Integer, nullable=False, default=0),
@@ -226,8 +227,8 @@ deliveries = Table(
     Index(
         "ix_deliveries_due",
         "next_attempt_at",
-        postgresql_where=text("status IN ('pending', 'retrying')"),
-        sqlite_where=text("status IN ('pending', 'retrying')"),
+        postgresql_where=text(due_condition()),
+        sqlite_where=text(due_condition()),
     ),
     Index("ix_deliveries_project", "project_hash", "id"),
     Index("ix_deliveries_webhook", "webhook_id", "status"),

@@ -7,23 +7,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from stagehook.errors import Forbidden, NotFound
+from stagehook.errors import NotFound
 from stagehook.store import task_counts
+from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
-from stagehook.store.outbox import record_events
+from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
-from stagehook.store.users import MANAGER_ROLES, Principal, Role
-from stagehook.workflow import tasks as machine
+from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import StageType, TaskStatus
-
-#: Which project roles may act at which stage types (managers act anywhere).
-ROLE_STAGE_TYPES: dict[Role, frozenset[StageType]] = {
-    Role.ANNOTATOR: frozenset({StageType.ANNOTATE}),
-    Role.REVIEWER: frozenset({StageType.REVIEW}),
-}
-
+from stagehook.workflow.stages import TaskStatus
 
 # Statements of the submit path, built once (see projects_read.py).
 _MOVE = (
@@ -43,8 +36,8 @@ _STATES = select(tasks).where(
 _STATES_LOCKED = _STATES.with_for_update()
 
 
-def _state(row: Any) -> machine.TaskState:
-    return machine.TaskState(
+def _state(row: Any) -> task_machine.TaskState:
+    return task_machine.TaskState(
         row.task_uuid,
         row.data_hash,
         row.label_hash,
@@ -54,7 +47,7 @@ def _state(row: Any) -> machine.TaskState:
     )
 
 
-def task_dict(state: machine.TaskState) -> dict[str, Any]:
+def task_dict(state: task_machine.TaskState) -> dict[str, Any]:
     return {
         "task_uuid": state.task_uuid,
         "data_hash": state.data_hash,
@@ -69,7 +62,7 @@ def _apply(
     conn: Connection,
     store: Store,
     project_hash: str,
-    outcome: machine.Outcome,
+    outcome: task_machine.Outcome,
     actor: str,
 ) -> list[str]:
     now = store.clock.now()
@@ -116,7 +109,7 @@ def _apply(
                 )
             ),
         )
-    return record_events(conn, store, project_hash, outcome.events)
+    return write_events(conn, store, project_hash, outcome.events)
 
 
 def create_tasks(
@@ -203,7 +196,7 @@ def list_tasks(
 
 def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
-) -> dict[str, machine.TaskState]:
+) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
     query = _STATES_LOCKED if lock and conn.engine.dialect.name != "sqlite" else _STATES
     params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
@@ -214,25 +207,23 @@ def apply_stage_actions(
     store: Store,
     project_hash: str,
     stage_uuid: str,
-    requests: Sequence[machine.ActionRequest],
+    requests: Sequence[task_machine.ActionRequest],
     principal: Principal,
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
 
-    def work(conn: Connection) -> tuple[machine.Outcome, list[str]]:
+    def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         stage = workflow.stage(stage_uuid)
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
-        allowed = ROLE_STAGE_TYPES.get(role)
-        if allowed is not None and stage.stage_type not in allowed:
-            raise Forbidden(
-                f"a {role.value} cannot act at {stage.stage_type} stage {stage.title!r}"
-            )
-        actor = machine.Actor(principal.username, may_override=role in MANAGER_ROLES)
+        require_role_at_stage(role, stage)
+        actor = task_machine.Actor(principal.username, may_override=may_override(role))
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
-        outcome = machine.apply_actions(workflow, project_hash, stage_uuid, states, requests, actor)
+        outcome = task_machine.apply_actions(
+            workflow, project_hash, stage_uuid, states, requests, actor
+        )
         return outcome, _apply(conn, store, project_hash, outcome, principal.username)
 
     outcome, uids = store.db.write_grouped(work)
@@ -242,12 +233,12 @@ def apply_stage_actions(
 def move_task(
     store: Store, project_hash: str, task_uuid: str, stage_uuid: str, principal: Principal
 ) -> tuple[dict[str, Any], list[str]]:
-    def work(conn: Connection) -> tuple[machine.Outcome, list[str]]:
+    def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         states = _load_states(conn, project_hash, [task_uuid])
         if task_uuid not in states:
             raise NotFound(f"task {task_uuid} does not exist in this project")
-        outcome = machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
+        outcome = task_machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
         return outcome, _apply(conn, store, project_hash, outcome, principal.username)
 
     outcome, uids = store.db.write_grouped(work)

@@ -1,13 +1,7 @@
-"""Users, API keys and project memberships."""
+"""Users, API keys and project memberships (the rules of access are in ``access.py``)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import secrets
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -15,50 +9,16 @@ from sqlalchemy.exc import IntegrityError
 
 from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from stagehook.store import auth_cache
+from stagehook.store.access import Principal, Role
 from stagehook.store.context import Store, new_hash
+from stagehook.store.credentials import (
+    check_password,
+    hash_key,
+    hash_password,
+    new_api_key,
+    require_password_rules,
+)
 from stagehook.store.tables import api_keys, memberships, projects, users
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    TEAM_MANAGER = "team_manager"
-    ANNOTATOR = "annotator"
-    REVIEWER = "reviewer"
-
-
-MANAGER_ROLES = frozenset({Role.ADMIN, Role.TEAM_MANAGER})
-PASSWORD_LENGTH = (8, 200)
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: str
-    username: str
-    is_admin: bool
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt_hex, digest_hex = stored.split("$")
-    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
-    return hmac.compare_digest(digest.hex(), digest_hex)
-
-
-def check_password_rules(password: str) -> None:
-    low, high = PASSWORD_LENGTH
-    if not low <= len(password) <= high:
-        raise InvalidInput(f"a password needs {low} to {high} characters")
 
 
 def _principal(row: object) -> Principal:
@@ -72,7 +32,7 @@ def create_user(
     if not username:
         raise InvalidInput("username must not be empty")
     if password is not None:
-        check_password_rules(password)
+        require_password_rules(password)
     with store.db.write() as conn:
         if conn.execute(select(users.c.user_id).where(users.c.username == username)).first():
             raise Conflict(f"user {username!r} already exists")
@@ -101,7 +61,7 @@ def set_password(store: Store, user_id: str, password: str, *, current: str | No
     People changing their own password pass ``current``; admins resetting one do not.
     An account without a password (the bootstrap admin) accepts any ``current``.
     """
-    check_password_rules(password)
+    require_password_rules(password)
     with store.db.write() as conn:
         row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
         if row is None:
@@ -169,7 +129,7 @@ def _insert_key(conn: Connection, store: Store, user_id: str, name: str, key: st
 
 def create_api_key(store: Store, user_id: str, name: str) -> tuple[str, str]:
     """Returns ``(key_id, key)``; the key itself is stored only as a hash."""
-    key = "shk_" + secrets.token_urlsafe(32)
+    key = new_api_key()
     with store.db.write() as conn:
         get_user(conn, user_id)
         key_id = _insert_key(conn, store, user_id, name, key)
@@ -210,7 +170,7 @@ def bootstrap_admin(store: Store, key: str | None) -> str | None:
     Several processes may start at once on one database: the unique username makes one
     of them win and the others find the admin already there.
     """
-    key = key or "shk_" + secrets.token_urlsafe(32)
+    key = key or new_api_key()
     try:
         with store.db.write() as conn:
             if conn.execute(select(users.c.user_id).limit(1)).first():
@@ -257,16 +217,3 @@ def list_memberships(store: Store, project_hash: str) -> list[dict[str, Any]]:
             .order_by(users.c.username)
         ).all()
     return [{"user_id": r.user_id, "username": r.username, "role": Role(r.role)} for r in rows]
-
-
-def project_role(conn: Connection, principal: Principal, project_hash: str) -> Role | None:
-    """The principal's role in a project; global admins act as project admins."""
-    row = conn.execute(
-        select(memberships.c.role).where(
-            memberships.c.project_hash == project_hash,
-            memberships.c.user_id == principal.user_id,
-        )
-    ).first()
-    if row is not None:
-        return Role(row.role)
-    return Role.ADMIN if principal.is_admin else None

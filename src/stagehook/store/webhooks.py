@@ -6,18 +6,20 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from stagehook.delivery.guard import TargetGuard, check_literal_target, validate_webhook_url
-from stagehook.delivery.signing import generate_secret
 from stagehook.errors import InvalidWorkflow, NotFound
 from stagehook.store.context import Store, new_hash
-from stagehook.store.health import ensure_endpoint
+from stagehook.store.outbox.health import endpoint_health, ensure_endpoint
+from stagehook.store.outbox.log import requeue_failed
+from stagehook.store.outbox.write import readdress_undelivered
 from stagehook.store.projects_read import load_workflow
-from stagehook.store.tables import deliveries, endpoints, webhooks
+from stagehook.store.tables import webhooks
+from stagehook.webhook_secret import generate_secret
+from stagehook.webhook_targets import TargetGuard, check_literal_target, validate_webhook_url
 from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
 
 
-def public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
+def _public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "webhook_id": row.webhook_id,
         "project_hash": row.project_hash,
@@ -33,7 +35,7 @@ def public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
     return data
 
 
-def current(conn: Connection, project_hash: str, stage_uuid: str) -> Any | None:
+def live_webhook(conn: Connection, project_hash: str, stage_uuid: str) -> Any | None:
     return conn.execute(
         select(webhooks).where(
             webhooks.c.project_hash == project_hash,
@@ -43,20 +45,22 @@ def current(conn: Connection, project_hash: str, stage_uuid: str) -> Any | None:
     ).first()
 
 
-def require(conn: Connection, project_hash: str, stage_uuid: str) -> Any:
-    row = current(conn, project_hash, stage_uuid)
+def require_webhook(conn: Connection, project_hash: str, stage_uuid: str) -> Any:
+    row = live_webhook(conn, project_hash, stage_uuid)
     if row is None:
         raise NotFound(f"stage {stage_uuid} has no webhook")
     return row
 
 
-def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str) -> Any:
+def upsert_webhook(
+    conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str
+) -> Any:
     """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
     url = validate_webhook_url(url)
     # A literal address the guard would refuse is refused now, with the reason, rather
     # than at the first delivery; names are resolved (and vetted) only when sending.
     check_literal_target(url, TargetGuard(store.settings.allowed_target_networks))
-    existing = current(conn, project_hash, stage_uuid)
+    existing = live_webhook(conn, project_hash, stage_uuid)
     ensure_endpoint(conn, url)
     if existing is not None:
         conn.execute(
@@ -64,15 +68,7 @@ def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, u
             .where(webhooks.c.webhook_id == existing.webhook_id)
             .values(url=url, enabled=True, disabled_reason=None, failing_since=None)
         )
-        # Undelivered events follow the webhook to its new address.
-        conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.webhook_id == existing.webhook_id,
-                deliveries.c.status.in_(("pending", "retrying")),
-            )
-            .values(url=url)
-        )
+        readdress_undelivered(conn, existing.webhook_id, url)
         webhook_id = existing.webhook_id
     else:
         webhook_id = new_hash()
@@ -90,7 +86,7 @@ def upsert(conn: Connection, store: Store, project_hash: str, stage_uuid: str, u
     return conn.execute(select(webhooks).where(webhooks.c.webhook_id == webhook_id)).one()
 
 
-def remove(conn: Connection, store: Store, project_hash: str, stage_uuid: str) -> bool:
+def remove_webhook(conn: Connection, store: Store, project_hash: str, stage_uuid: str) -> bool:
     result = conn.execute(
         update(webhooks)
         .where(
@@ -110,24 +106,24 @@ def set_stage_webhook(store: Store, project_hash: str, stage_uuid: str, url: str
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
         if stage.stage_type not in WEBHOOK_STAGE_TYPES:
             raise InvalidWorkflow(WEBHOOK_STAGE_MESSAGE)
-        return public(upsert(conn, store, project_hash, stage_uuid, url))
+        return _public(upsert_webhook(conn, store, project_hash, stage_uuid, url))
 
 
 def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> None:
     with store.db.write() as conn:
-        if not remove(conn, store, project_hash, stage_uuid):
+        if not remove_webhook(conn, store, project_hash, stage_uuid):
             raise NotFound(f"stage {stage_uuid} has no webhook")
 
 
 def get_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
     with store.db.read() as conn:
-        return public(require(conn, project_hash, stage_uuid))
+        return _public(require_webhook(conn, project_hash, stage_uuid))
 
 
 def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
     """New secret now; the old one stays valid (and is still signed with) for the grace."""
     with store.db.write() as conn:
-        row = require(conn, project_hash, stage_uuid)
+        row = require_webhook(conn, project_hash, stage_uuid)
         conn.execute(
             update(webhooks)
             .where(webhooks.c.webhook_id == row.webhook_id)
@@ -138,12 +134,12 @@ def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str,
                 + store.settings.secret_rotation_grace_seconds,
             )
         )
-        return public(require(conn, project_hash, stage_uuid))
+        return _public(require_webhook(conn, project_hash, stage_uuid))
 
 
 def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool) -> dict[str, Any]:
     with store.db.write() as conn:
-        row = require(conn, project_hash, stage_uuid)
+        row = require_webhook(conn, project_hash, stage_uuid)
         conn.execute(
             update(webhooks)
             .where(webhooks.c.webhook_id == row.webhook_id)
@@ -153,31 +149,29 @@ def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool)
                 failing_since=None,
             )
         )
-        return public(require(conn, project_hash, stage_uuid))
+        return _public(require_webhook(conn, project_hash, stage_uuid))
+
+
+def recover_failed(store: Store, project_hash: str, stage_uuid: str, since: float) -> int:
+    """Queue every failed delivery of a stage's webhook created since ``since`` again."""
+    with store.db.write() as conn:
+        hook = require_webhook(conn, project_hash, stage_uuid)
+        return requeue_failed(conn, store, hook.webhook_id, since)
 
 
 def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any]]:
     """Each live webhook with its receiver's health (circuit, last success/failure)."""
     with store.db.read() as conn:
         rows = conn.execute(
-            select(
-                webhooks,
-                endpoints.c.consecutive_failures,
-                endpoints.c.circuit_open,
-                endpoints.c.last_success_at,
-                endpoints.c.last_failure_at,
+            select(webhooks).where(
+                webhooks.c.project_hash == project_hash, webhooks.c.deleted_at.is_(None)
             )
-            .outerjoin(endpoints, endpoints.c.url == webhooks.c.url)
-            .where(webhooks.c.project_hash == project_hash, webhooks.c.deleted_at.is_(None))
         ).all()
-    result = []
-    for r in rows:
-        data = public(r, with_secret=False)
-        data.update(
-            consecutive_failures=r.consecutive_failures or 0,
-            circuit_open=bool(r.circuit_open),
-            last_success_at=r.last_success_at,
-            last_failure_at=r.last_failure_at,
-        )
-        result.append(data)
-    return result
+        health = endpoint_health(conn, (r.url for r in rows))
+    unknown = {
+        "consecutive_failures": 0,
+        "circuit_open": False,
+        "last_success_at": None,
+        "last_failure_at": None,
+    }
+    return [_public(r, with_secret=False) | health.get(r.url, unknown) for r in rows]

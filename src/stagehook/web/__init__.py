@@ -1,4 +1,4 @@
-"""The server-rendered web UI, mounted on the API's FastAPI app."""
+"""The server-rendered web UI; ``server.py`` mounts it beside the API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from stagehook.config import Settings
-from stagehook.web import auth, deliveries, editor, projects, tasks
+from stagehook.web import (
+    auth,
+    datasets,
+    deliveries,
+    members,
+    meta,
+    projects,
+    tasks,
+    users,
+    webhooks,
+    workflow_templates,
+    workflows,
+)
 
 SECRET_FILE = "session-secret"
 SESSION_COOKIE = "stagehook_session"
@@ -39,7 +51,7 @@ def session_secret(settings: Settings) -> str:
     return secret
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install_ui(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
@@ -48,5 +60,17 @@ def install(app: FastAPI, settings: Settings) -> None:
         same_site="lax",
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (auth, projects, editor, tasks, deliveries):
+    for module in (
+        auth,
+        meta,
+        users,
+        projects,
+        members,
+        datasets,
+        workflows,
+        workflow_templates,
+        webhooks,
+        tasks,
+        deliveries,
+    ):
         app.include_router(module.router)

@@ -1,45 +1,34 @@
-"""Signing in and out, the settings page, and the admin's users and API keys."""
+"""Signing in and out."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Request, Response
 
-from fastapi import Form, Request, Response
-
-from stagehook.api.routes.meta import meta_document
 from stagehook.errors import StagehookError
 from stagehook.store import users
 from stagehook.web.common import (
     StoreDep,
-    WebAdmin,
+    Text,
     WebUser,
     back,
-    flash,
     render,
+    same_site_path,
     sign_in,
     web_router,
 )
 
 router = web_router()
-
-Text = Annotated[str, Form(max_length=2048)]
-
-
-def _local(target: str) -> str:
-    """Only same-site paths: ``next`` must not become an open redirect."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/projects"
+HOME = "/projects"
 
 
 @router.get("/")
 def home(_: WebUser) -> Response:
-    return back("/projects")
+    return back(HOME)
 
 
 @router.get("/signin")
 def signin_page(request: Request, next: str = "/projects") -> Response:
-    return render(request, "signin.html", next=_local(next), username="", error=None)
+    return render(request, "signin.html", next=same_site_path(next, HOME), username="", error=None)
 
 
 @router.post("/signin")
@@ -61,111 +50,16 @@ def signin(
             request,
             "signin.html",
             status=exc.status,
-            next=_local(next),
+            next=same_site_path(next, HOME),
             username=username,
             error=exc.message,
             key_error=bool(api_key.strip()),
         )
     sign_in(request, principal)
-    return back(_local(next))
+    return back(same_site_path(next, HOME))
 
 
 @router.post("/signout")
 def signout(request: Request) -> Response:
     request.session.clear()
     return back("/signin")
-
-
-@router.get("/settings")
-def settings_page(request: Request, store: StoreDep, _: WebUser) -> Response:
-    return render(request, "settings.html", meta=meta_document(store))
-
-
-@router.post("/settings/password")
-def change_password(
-    request: Request,
-    store: StoreDep,
-    user: WebUser,
-    password: Text,
-    confirm: Text,
-    current: Text = "",
-) -> Response:
-    if password != confirm:
-        flash(request, "the two new passwords differ", "error")
-        return back("/settings#password")
-    try:
-        users.set_password(store, user.user_id, password, current=current)
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, "Your password is set; use it to sign in next time.")
-    return back("/settings#password")
-
-
-def _users_page(request: Request, store: StoreDep, new_key: dict[str, str] | None) -> Response:
-    everyone = users.list_users(store)
-    names = {u.user_id: u.username for u in everyone}
-    keys = [dict(k, username=names.get(k["user_id"], "?")) for k in users.list_api_keys(store)]
-    return render(request, "users.html", users=everyone, keys=keys, new_key=new_key)
-
-
-@router.get("/admin/users")
-def users_page(request: Request, store: StoreDep, _: WebAdmin) -> Response:
-    return _users_page(request, store, None)
-
-
-@router.post("/admin/users")
-def create_user(
-    request: Request,
-    store: StoreDep,
-    _: WebAdmin,
-    username: Text,
-    password: Text = "",
-    is_admin: Text = "",
-) -> Response:
-    try:
-        user = users.create_user(
-            store, username, is_admin=bool(is_admin), password=password or None
-        )
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, f"User {user.username} created.")
-    return back("/admin/users")
-
-
-@router.post("/admin/users/{user_id}/password")
-def reset_password(
-    request: Request, user_id: str, store: StoreDep, _: WebAdmin, password: Text
-) -> Response:
-    try:
-        users.set_password(store, user_id, password)
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, "Password set.")
-    return back("/admin/users")
-
-
-@router.post("/admin/api-keys")
-def create_api_key(
-    request: Request, store: StoreDep, _: WebAdmin, user_id: Text, name: Text = "api"
-) -> Response:
-    """The key is shown in this response only; it is stored as a hash."""
-    try:
-        _key_id, key = users.create_api_key(store, user_id, name.strip() or "api")
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-        return back("/admin/users")
-    return _users_page(request, store, {"name": name, "key": key})
-
-
-@router.post("/admin/api-keys/{key_id}/revoke")
-def revoke_api_key(request: Request, key_id: str, store: StoreDep, _: WebAdmin) -> Response:
-    try:
-        users.revoke_api_key(store, key_id)
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, "API key revoked.")
-    return back("/admin/users")

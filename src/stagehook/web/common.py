@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -25,15 +25,18 @@ from pydantic import BaseModel, ValidationError
 
 from stagehook import __version__
 from stagehook.api.deps import get_store
-from stagehook.api.errors import problem
+from stagehook.api.errors import describe_validation, problem
 from stagehook.errors import Forbidden, InvalidInput, NotFound, StagehookError, Unauthorized
+from stagehook.store.access import Principal, require_admin
 from stagehook.store.context import Store
-from stagehook.store.projects import require_access
-from stagehook.store.users import MANAGER_ROLES, Principal, Role, get_user
+from stagehook.store.outbox.records import DeliveryStatus
+from stagehook.store.users import get_user
 
 M = TypeVar("M", bound=BaseModel)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: How many items a pick list offers; a deployment with more picks by hash through the API.
+CHOICES = 500
 #: Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -54,12 +57,27 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def describe_validation(errors: Any) -> str:
-    parts = []
-    for err in list(errors)[:3]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
-        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-    return "; ".join(parts) or "invalid input"
+def same_site_path(target: str, fallback: str) -> str:
+    """``target`` if it is a path on this site, else ``fallback``: no open redirects.
+
+    ``//host`` and ``/\\host`` are refused: browsers read both as another site.
+    """
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return fallback
+
+
+def parse_utc(value: str, field: str) -> float | None:
+    """``datetime-local`` values carry no zone; the page labels them UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not a date and time like 2024-03-25T15:18") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def validated(model: type[M], data: Any) -> M:
@@ -158,26 +176,14 @@ def signed_in(request: Request, store: Annotated[Store, Depends(get_store)]) -> 
 
 
 def signed_in_admin(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
-    if not principal.is_admin:
-        raise Forbidden("only an admin can do this")
-    return principal
+    return require_admin(principal)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
 WebUser = Annotated[Principal, Depends(signed_in)]
 WebAdmin = Annotated[Principal, Depends(signed_in_admin)]
-
-
-def project_role(store: Store, principal: Principal, project_hash: str) -> Role:
-    with store.db.read() as conn:
-        return require_access(conn, principal, project_hash)
-
-
-def require_manager(store: Store, principal: Principal, project_hash: str) -> Role:
-    role = project_role(store, principal, project_hash)
-    if role not in MANAGER_ROLES:
-        raise Forbidden(f"a {role.value} cannot change this project's workflow or webhooks")
-    return role
+#: A form field: every text a form sends is bounded.
+Text = Annotated[str, Form(max_length=2048)]
 
 
 # ------------------------------------------------------------------ rendering
@@ -213,3 +219,4 @@ def _short(value: str | None) -> str:
 
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["short"] = _short
+TEMPLATES.env.globals["DeliveryStatus"] = DeliveryStatus

@@ -8,20 +8,19 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
-from stagehook.errors import InvalidInput, StagehookError
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
-from stagehook.store import deliveries, projects
-from stagehook.store import webhooks as hooks
-from stagehook.store.deliveries import STATUSES
-from stagehook.store.users import MANAGER_ROLES
+from stagehook.store import projects, webhooks
+from stagehook.store.access import MANAGER_ROLES, require_manager, require_project_role
+from stagehook.store.outbox import log
+from stagehook.store.outbox.records import DUE_STATUSES, DeliveryStatus
 from stagehook.web.common import (
     StoreDep,
     WebUser,
     back,
     flash,
-    project_role,
+    parse_utc,
     render,
-    require_manager,
+    same_site_path,
     web_router,
 )
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
@@ -35,25 +34,12 @@ REFRESH_MS = 2000
 Filter = Annotated[str, Query(max_length=64)]
 
 
-def parse_utc(value: str, field: str) -> float | None:
-    """``datetime-local`` values carry no zone; the page labels them UTC."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field} is not a date and time like 2024-03-25T15:18") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def _titles(project: dict[str, Any]) -> dict[str, str]:
     return {s["uuid"]: s["title"] for s in project["workflow"]["stages"]}
 
 
 def _in_flight(rows: list[dict[str, Any]]) -> bool:
-    return any(r["status"] in ("pending", "retrying") for r in rows)
+    return any(r["status"] in DUE_STATUSES for r in rows)
 
 
 @router.get("/projects/{project_hash}/deliveries")
@@ -69,9 +55,9 @@ def deliveries_page(
     until: Filter = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
-    page, next_cursor = deliveries.list_deliveries(
+    page, next_cursor = log.list_deliveries(
         store,
         project_hash,
         stage_uuid=stage or None,
@@ -83,7 +69,7 @@ def deliveries_page(
         cursor=cursor,
     )
     manager = role in MANAGER_ROLES
-    health = hooks.list_project_webhooks(store, project_hash) if manager else []
+    health = webhooks.list_project_webhooks(store, project_hash) if manager else []
     query = {"stage": stage, "status": status, "event_type": event_type}
     query.update(since=since, until=until)
     return render(
@@ -96,7 +82,7 @@ def deliveries_page(
         health=health,
         manager=manager,
         filters=query,
-        statuses=STATUSES,
+        statuses=[s.value for s in DeliveryStatus],
         event_types=EVENT_TYPES,
         hook_stages=[
             s for s in project["workflow"]["stages"] if s["stage_type"] in WEBHOOK_STAGE_TYPES
@@ -110,9 +96,9 @@ def deliveries_page(
 def delivery_page(
     request: Request, project_hash: str, delivery_id: int, store: StoreDep, user: WebUser
 ) -> Response:
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
-    delivery = deliveries.get_delivery(store, project_hash, delivery_id)
+    delivery = log.get_delivery(store, project_hash, delivery_id)
     try:
         pretty = json.dumps(json.loads(delivery["body"]), indent=2)
     except ValueError:
@@ -139,50 +125,7 @@ def retry(
     user: WebUser,
     return_to: Annotated[str, Form(max_length=2048)] = "",
 ) -> Response:
-    require_manager(store, user, project_hash)
-    deliveries.retry_delivery(store, project_hash, delivery_id)
+    require_manager(require_project_role(store, user, project_hash))
+    log.retry_delivery(store, project_hash, delivery_id)
     flash(request, f"Delivery {delivery_id} is queued to be sent again now.")
-    local = return_to.startswith("/") and not return_to.startswith("//")
-    return back(return_to if local else f"/projects/{project_hash}/deliveries/{delivery_id}")
-
-
-@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/recover")
-def recover(
-    request: Request,
-    project_hash: str,
-    stage_uuid: str,
-    store: StoreDep,
-    user: WebUser,
-    since: Annotated[str, Form(max_length=64)],
-) -> Response:
-    require_manager(store, user, project_hash)
-    try:
-        moment = parse_utc(since, "since")
-        if moment is None:
-            raise InvalidInput("choose the time to recover failed deliveries from")
-        count = deliveries.recover_failed(store, project_hash, stage_uuid, moment)
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, f"{count} failed deliveries queued to be sent again.")
-    return back(f"/projects/{project_hash}/deliveries")
-
-
-@router.post("/projects/{project_hash}/stages/{stage_uuid}/webhook/enabled")
-def set_enabled(
-    request: Request,
-    project_hash: str,
-    stage_uuid: str,
-    store: StoreDep,
-    user: WebUser,
-    enabled: Annotated[str, Form(pattern="^(on|off)$")],
-) -> Response:
-    require_manager(store, user, project_hash)
-    hooks.set_enabled(store, project_hash, stage_uuid, enabled == "on")
-    flash(
-        request,
-        "Webhook enabled. Use “Recover failed since” to resend what failed meanwhile."
-        if enabled == "on"
-        else "Webhook disabled: its new events are logged as failed until it is enabled.",
-    )
-    return back(f"/projects/{project_hash}/deliveries")
+    return back(same_site_path(return_to, f"/projects/{project_hash}/deliveries/{delivery_id}"))

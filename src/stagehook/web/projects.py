@@ -1,4 +1,4 @@
-"""Projects (list, create, overview, members) and the datasets they are made from."""
+"""Projects: the list, the new-project page and a project's overview."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
-from stagehook.errors import Forbidden, InvalidInput, StagehookError
-from stagehook.store import datasets, projects, templates, users
-from stagehook.store.users import Role
+from stagehook.errors import InvalidInput, StagehookError
+from stagehook.store import datasets, projects, users, workflow_templates
+from stagehook.store.access import Role, require_project_role
 from stagehook.web.common import (
+    CHOICES,
     StoreDep,
+    Text,
     WebUser,
     back,
     flash,
-    project_role,
     render,
     validated,
     web_router,
@@ -25,10 +26,7 @@ from stagehook.workflow.stages import TaskStatus, Workflow
 
 router = web_router()
 
-Text = Annotated[str, Form(max_length=2048)]
 PAGE = 50
-#: What the create form offers; a deployment with more picks by hash through the API.
-CHOICES = 500
 
 
 @router.get("/projects")
@@ -55,7 +53,7 @@ def _new_page(
     error: str | None = None,
 ) -> Response:
     owned, _ = datasets.list_datasets(store, user, CHOICES, None)
-    tpls, _ = templates.list_templates(store, CHOICES, None)
+    tpls, _ = workflow_templates.list_templates(store, CHOICES, None)
     choices: list[dict[str, Any]] = [
         {"template_hash": "", "title": "From scratch", "workflow": starter_workflow()}
     ]
@@ -146,7 +144,7 @@ def stage_rows(project: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/projects/{project_hash}")
 def overview(request: Request, project_hash: str, store: StoreDep, user: WebUser) -> Response:
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
     members = users.list_memberships(store, project_hash) if role == Role.ADMIN else []
     everyone = users.list_users(store) if role == Role.ADMIN and user.is_admin else []
@@ -160,87 +158,3 @@ def overview(request: Request, project_hash: str, store: StoreDep, user: WebUser
         everyone=everyone,
         roles=list(Role),
     )
-
-
-@router.post("/projects/{project_hash}/members")
-def set_member(
-    request: Request,
-    project_hash: str,
-    store: StoreDep,
-    user: WebUser,
-    username: Text,
-    role: Text,
-) -> Response:
-    try:
-        if project_role(store, user, project_hash) != Role.ADMIN:
-            raise Forbidden("only a project admin can change members")
-        match = next((u for u in users.list_users(store) if u.username == username.strip()), None)
-        if match is None:
-            raise InvalidInput(f"there is no user {username.strip()!r}")
-        if role not in {r.value for r in Role}:
-            raise InvalidInput(f"unknown role {role!r}")
-        users.set_membership(store, project_hash, match.user_id, Role(role))
-    except StagehookError as exc:
-        flash(request, exc.message, "error")
-    else:
-        flash(request, f"{match.username} is now {Role(role).value} on this project.")
-    return back(f"/projects/{project_hash}#members")
-
-
-# ------------------------------------------------------------------ datasets
-@router.get("/datasets")
-def datasets_page(request: Request, store: StoreDep, user: WebUser) -> Response:
-    owned, _ = datasets.list_datasets(store, user, CHOICES, None)
-    return render(request, "datasets.html", datasets=owned)
-
-
-def _unit_items(text: str) -> list[dict[str, Any]]:
-    return [{"title": line.strip()} for line in text.splitlines() if line.strip()]
-
-
-@router.post("/datasets")
-def create_dataset(
-    request: Request,
-    store: StoreDep,
-    user: WebUser,
-    title: Text,
-    units: Annotated[str, Form(max_length=500_000)] = "",
-) -> Response:
-    if not title.strip():
-        flash(request, "give the dataset a title", "error")
-        return back("/datasets")
-    dataset = datasets.create_dataset(store, user, title.strip())
-    items = _unit_items(units)
-    datasets.add_data_units(store, user, dataset["dataset_hash"], items)
-    flash(request, f"Dataset {dataset['title']} created with {len(items)} data unit(s).")
-    return back(f"/datasets/{dataset['dataset_hash']}")
-
-
-@router.get("/datasets/{dataset_hash}")
-def dataset_page(request: Request, dataset_hash: str, store: StoreDep, user: WebUser) -> Response:
-    units, more = datasets.list_data_units(store, user, dataset_hash, CHOICES, None)
-    owned, _ = datasets.list_datasets(store, user, CHOICES, None)
-    dataset = next((d for d in owned if d["dataset_hash"] == dataset_hash), None)
-    return render(
-        request,
-        "dataset.html",
-        dataset=dataset,
-        dataset_hash=dataset_hash,
-        units=units,
-        more=bool(more),
-    )
-
-
-@router.post("/datasets/{dataset_hash}/units")
-def add_units(
-    request: Request,
-    dataset_hash: str,
-    store: StoreDep,
-    user: WebUser,
-    units: Annotated[str, Form(max_length=500_000)] = "",
-) -> Response:
-    items = _unit_items(units)
-    if items:
-        datasets.add_data_units(store, user, dataset_hash, items)
-        flash(request, f"Added {len(items)} data unit(s); projects using this dataset got tasks.")
-    return back(f"/datasets/{dataset_hash}")

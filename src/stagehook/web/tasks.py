@@ -9,17 +9,18 @@ from fastapi import Form, Query, Request, Response
 
 from stagehook.errors import InvalidInput, NotFound, StagehookError
 from stagehook.store import labels, projects, tasks
+from stagehook.store.access import require_project_role
 from stagehook.web.common import (
     StoreDep,
     WebUser,
     back,
     flash,
-    project_role,
     render,
+    same_site_path,
     web_router,
 )
 from stagehook.workflow.stages import Action, StageType, TaskStatus
-from stagehook.workflow.tasks import ACTION_STAGE_TYPES, ActionRequest
+from stagehook.workflow.task_machine import ACTION_STAGE_TYPES, ActionRequest
 
 router = web_router()
 
@@ -43,7 +44,7 @@ DONE_WORDS: dict[Action, str] = {
 }
 
 
-def stage_actions(stage_type: str) -> list[tuple[str, str]]:
+def action_buttons(stage_type: str) -> list[tuple[str, str]]:
     kind = StageType(stage_type)
     return [(a.value, label) for a, label in ACTION_LABELS.items() if kind in ACTION_STAGE_TYPES[a]]
 
@@ -56,10 +57,6 @@ def _stage(project: dict[str, Any], stage_uuid: str) -> dict[str, Any]:
     return found
 
 
-def _local(target: str, fallback: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else fallback
-
-
 @router.get("/projects/{project_hash}/stages/{stage_uuid}")
 def queue_page(
     request: Request,
@@ -70,7 +67,7 @@ def queue_page(
     status: TaskStatus | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
     stage = _stage(project, stage_uuid)
     page, next_cursor = tasks.list_tasks(
@@ -91,7 +88,7 @@ def queue_page(
         status_filter=status.value if status else "",
         statuses=[s.value for s in TaskStatus],
         counts=project["task_counts"].get(stage_uuid, {}),
-        actions=stage_actions(stage["stage_type"]),
+        actions=action_buttons(stage["stage_type"]),
         next_cursor=next_cursor,
     )
 
@@ -112,7 +109,7 @@ def act(
 
     A bulk submit is one batch, so it fires one ``task_submitted_event`` for all of them.
     """
-    target = _local(return_to, f"/projects/{project_hash}/stages/{stage_uuid}")
+    target = same_site_path(return_to, f"/projects/{project_hash}/stages/{stage_uuid}")
     try:
         if one:
             task_uuid, _, name = one.partition(":")
@@ -123,7 +120,7 @@ def act(
             raise InvalidInput(f"unknown action {action!r}")
         if not chosen:
             raise InvalidInput("tick at least one task first")
-        role = project_role(store, user, project_hash)
+        role = require_project_role(store, user, project_hash)
         requests = [ActionRequest(t, Action(action)) for t in chosen]
         changed, _ = tasks.apply_stage_actions(
             store, project_hash, stage_uuid, requests, user, role
@@ -153,7 +150,7 @@ def _task_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    role = project_role(store, user, project_hash)
+    role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     stage = _stage(project, task["stage_uuid"])
@@ -172,7 +169,7 @@ def _task_page(
         error=error,
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,
-        actions=stage_actions(stage["stage_type"]),
+        actions=action_buttons(stage["stage_type"]),
         final=TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED),
     )
 
@@ -188,7 +185,7 @@ def save_labels(
     labels_json: Annotated[str, Form(max_length=900_000)],
 ) -> Response:
     """Labels are a JSON object; a stale ``version`` is refused (someone saved meanwhile)."""
-    project_role(store, user, project_hash)
+    require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     try:
         try:

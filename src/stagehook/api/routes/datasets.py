@@ -1,3 +1,5 @@
+"""Datasets and their data units."""
+
 from __future__ import annotations
 
 from typing import Any

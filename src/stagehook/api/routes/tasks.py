@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from stagehook.api.deps import AdminRole, CurrentUser, Cursor, Limit, ProjectRole, StoreDep
+from stagehook.api.deps import CurrentUser, Cursor, Limit, ProjectAdminRole, ProjectRole, StoreDep
 from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
 from stagehook.store import labels, tasks
 from stagehook.workflow.stages import TaskStatus
-from stagehook.workflow.tasks import ActionRequest
+from stagehook.workflow.task_machine import ActionRequest
 
 router = APIRouter(prefix="/projects/{project_hash}", tags=["tasks"])
 
@@ -50,7 +50,7 @@ def move_task(
     body: MoveIn,
     store: StoreDep,
     user: CurrentUser,
-    _: AdminRole,
+    _: ProjectAdminRole,
 ) -> dict[str, Any]:
     task, uids = tasks.move_task(store, project_hash, task_uuid, body.stage_uuid, user)
     return {"task": task, "event_uids": uids}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, exists, select
 
 from stagehook.store.context import Store
+from stagehook.store.outbox.records import DeliveryStatus
 from stagehook.store.tables import deliveries, delivery_attempts, events
 
 
@@ -12,7 +13,9 @@ def purge(store: Store) -> tuple[int, int]:
     """Returns ``(attempts_deleted, events_deleted)``."""
     cutoff = store.clock.now() - store.settings.retention_days * 86400
     undelivered = exists().where(
-        and_(deliveries.c.event_uid == events.c.uid, deliveries.c.status != "delivered")
+        and_(
+            deliveries.c.event_uid == events.c.uid, deliveries.c.status != DeliveryStatus.DELIVERED
+        )
     )
     with store.db.write() as conn:
         old_events = select(events.c.uid).where(events.c.created_at < cutoff, ~undelivered)

@@ -1,4 +1,4 @@
-"""The delivery queue over the outbox: claim with a lease, record results, release.
+"""Claiming due deliveries with a lease, releasing them, and when the next one is due.
 
 This is our core, so it is hand-written SQL: the claim is procrastinate's shape
 (``UPDATE ... WHERE id IN (SELECT ... ORDER BY ... LIMIT n FOR UPDATE SKIP LOCKED)
@@ -15,21 +15,18 @@ fresh table of 5,000 due rows; the two steps take a few milliseconds).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, or_, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
-from stagehook.store.health import record_health
-from stagehook.store.tables import deliveries, delivery_attempts, endpoints, events, webhooks
-
-DUE = ("pending", "retrying")
+from stagehook.store.outbox.records import Claimed, DeliveryStatus, due_condition
+from stagehook.store.tables import deliveries, endpoints, events, webhooks
 
 _CANDIDATES = """
 SELECT id, url, rn FROM (
   SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
-    WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= :now
+    WHERE {due} AND d.next_attempt_at <= :now
       AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
       AND d.url NOT IN (
         SELECT e.url FROM endpoints e
@@ -45,7 +42,7 @@ _CLAIM = """
 UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
 WHERE id IN (
   SELECT id FROM deliveries
-  WHERE id IN :ids AND status IN ('pending', 'retrying')
+  WHERE id IN :ids AND {due}
     AND (lease_expires_at IS NULL OR lease_expires_at < :now)
   ORDER BY next_attempt_at LIMIT :n
   {lock}
@@ -54,46 +51,7 @@ RETURNING id
 """
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """Everything needed to send one delivery; the body is the stored event bytes."""
-
-    id: int
-    event_uid: str
-    event_type: str
-    webhook_id: str
-    url: str
-    body: bytes
-    secrets: tuple[str, ...]
-    attempts: int
-    retry_base: int
-    created_at: float
-    probe: bool
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One finished attempt and what it decided, ready to be written."""
-
-    delivery_id: int
-    webhook_id: str
-    url: str
-    attempt_no: int
-    started_at: float
-    duration_ms: float
-    status_code: int | None
-    error_class: str | None
-    error: str | None
-    response_excerpt: str | None
-    request_headers: dict[str, str]
-    success: bool
-    #: retrying | failed (ignored on success)
-    status: str
-    next_attempt_at: float
-    disable_reason: str | None
-
-
-def claim(
+def claim_due(
     conn: Connection,
     worker: str,
     *,
@@ -117,7 +75,10 @@ def claim(
     busy = busy or {}
     saturated = [url for url, n in busy.items() if n >= per_url]
     pick = text(
-        _CANDIDATES.format(not_saturated="AND d.url NOT IN :saturated" if saturated else "")
+        _CANDIDATES.format(
+            due=due_condition("d.status"),
+            not_saturated="AND d.url NOT IN :saturated" if saturated else "",
+        )
     )
     params: dict[str, object] = {"now": now, "scan": limit * 4, "per_url": per_url}
     if saturated:
@@ -128,9 +89,9 @@ def claim(
     ]
     if not candidates:
         return []
-    statement = text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED" if is_pg else "")).bindparams(
-        bindparam("ids", expanding=True)
-    )
+    statement = text(
+        _CLAIM.format(due=due_condition(), lock="FOR UPDATE SKIP LOCKED" if is_pg else "")
+    ).bindparams(bindparam("ids", expanding=True))
     params = {
         "worker": worker,
         "lease_until": now + lease_seconds,
@@ -226,7 +187,7 @@ def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float)
         update(deliveries)
         .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
         .values(
-            status="failed",
+            status=DeliveryStatus.FAILED,
             lease_owner=None,
             lease_expires_at=None,
             completed_at=now,
@@ -235,97 +196,7 @@ def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float)
     )
 
 
-def record(
-    conn: Connection,
-    worker: str,
-    results: Sequence[Recorded],
-    *,
-    now: float,
-    failure_threshold: int,
-    probe_interval: float,
-    disable_after: float,
-) -> None:
-    """Write a batch of attempts, their deliveries, endpoint health and webhook state."""
-    if not results:
-        return
-    conn.execute(
-        delivery_attempts.insert(),
-        [
-            {
-                "delivery_id": r.delivery_id,
-                "attempt_no": r.attempt_no,
-                "started_at": r.started_at,
-                "duration_ms": r.duration_ms,
-                "status_code": r.status_code,
-                "error_class": r.error_class,
-                "error": r.error,
-                "response_excerpt": r.response_excerpt,
-                "request_headers": r.request_headers,
-                "worker": worker,
-            }
-            for r in results
-        ],
-    )
-    successes = [r for r in results if r.success]
-    failures = [r for r in results if not r.success]
-    if successes:
-        # A 2xx is a fact even if our lease lapsed meanwhile: mark it delivered.
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status != "delivered")
-            .values(
-                status="delivered",
-                attempts=bindparam("b_attempts"),
-                completed_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                last_status_code=bindparam("b_code"),
-                last_error=None,
-            ),
-            [
-                {"b_id": r.delivery_id, "b_attempts": r.attempt_no, "b_code": r.status_code}
-                for r in successes
-            ],
-        )
-    if failures:
-        # A failure only counts while we still hold the lease; otherwise another worker
-        # owns the row now and its outcome wins.
-        conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id == bindparam("b_id"),
-                deliveries.c.lease_owner == worker,
-                # not ``in_``: expanding parameters cannot be used with executemany
-                or_(deliveries.c.status == DUE[0], deliveries.c.status == DUE[1]),
-            )
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
-                completed_at=bindparam("b_completed"),
-                lease_owner=None,
-                lease_expires_at=None,
-                last_status_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-            ),
-            [
-                {
-                    "b_id": r.delivery_id,
-                    "b_status": r.status,
-                    "b_attempts": r.attempt_no,
-                    "b_next": r.next_attempt_at,
-                    "b_completed": now if r.status == "failed" else None,
-                    "b_code": r.status_code,
-                    "b_error": (r.error or "")[:1000] or None,
-                }
-                for r in failures
-            ],
-        )
-    record_health(conn, results, now, failure_threshold, probe_interval, disable_after)
-
-
-# The status condition is spelled exactly as the partial index's, so SQLite uses it too
-# (a bound ``IN (?, ?)`` made it scan the whole table: 132 ms with 1M delivered rows).
+# The status condition is spelled as the partial index's (see ``due_condition``).
 _NEXT_DUE = """
 SELECT MIN(CASE WHEN e.circuit_open AND e.probe_after > s.at THEN e.probe_after ELSE s.at END)
 FROM (
@@ -333,7 +204,7 @@ FROM (
          CASE WHEN d.lease_expires_at >= :now AND d.lease_expires_at > d.next_attempt_at
               THEN d.lease_expires_at ELSE d.next_attempt_at END AS at
   FROM deliveries d
-  WHERE d.status IN ('pending', 'retrying')
+  WHERE {due}
   ORDER BY d.next_attempt_at LIMIT 500
 ) s LEFT JOIN endpoints e ON e.url = s.url
 """
@@ -345,5 +216,7 @@ def next_due(conn: Connection, now: float) -> float | None:
     Leased rows count from their lease's end and rows behind an open circuit from the
     next probe, so a dispatcher never spins on work it cannot take.
     """
-    value = conn.execute(text(_NEXT_DUE), {"now": now}).scalar()
+    value = conn.execute(
+        text(_NEXT_DUE.format(due=due_condition("d.status"))), {"now": now}
+    ).scalar()
     return float(value) if value is not None else None

@@ -12,8 +12,10 @@ from sqlalchemy import insert, select
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.runtime import open_store
-from stagehook.store import queue
 from stagehook.store.context import Store
+from stagehook.store.outbox.claim import claim_due, release
+from stagehook.store.outbox.record import record_attempts
+from stagehook.store.outbox.records import DeliveryStatus, Recorded
 from stagehook.store.tables import deliveries, events, projects, webhooks
 
 ROWS = 600
@@ -90,7 +92,7 @@ def test_concurrent_claimers_never_share_a_live_lease(qstore: Store) -> None:
         try:
             for _ in range(200):
                 with qstore.db.write() as conn:
-                    got = queue.claim(
+                    got = claim_due(
                         conn,
                         name,
                         now=qstore.clock.now(),
@@ -122,11 +124,11 @@ def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
     seed(qstore, urls=2)
     now = qstore.clock.now()
     with qstore.db.write() as conn:
-        first = queue.claim(conn, "a", now=now, lease_seconds=10, limit=50, per_url=4)
+        first = claim_due(conn, "a", now=now, lease_seconds=10, limit=50, per_url=4)
     assert len(first) == 8
     assert max(Counter(c.url for c in first).values()) == 4
     with qstore.db.write() as conn:
-        saturated = queue.claim(
+        saturated = claim_due(
             conn,
             "b",
             now=now,
@@ -138,15 +140,15 @@ def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
     assert {c.url for c in saturated} == {u for u in {c.url for c in first} if u != first[0].url}
     # a URL with 3 of its 4 slots busy gets one more, not another four
     with qstore.db.write() as conn:
-        topped = queue.claim(
+        topped = claim_due(
             conn, "d", now=now + 11, lease_seconds=10, limit=50, per_url=4, busy={first[0].url: 3}
         )
     assert Counter(c.url for c in topped)[first[0].url] == 1
     with qstore.db.write() as conn:
-        queue.release(conn, "d", [c.id for c in topped])
+        release(conn, "d", [c.id for c in topped])
     # once a lease expires, the row is claimable again by someone else
     with qstore.db.write() as conn:
-        later = queue.claim(conn, "c", now=now + 11, lease_seconds=10, limit=600, per_url=600)
+        later = claim_due(conn, "c", now=now + 11, lease_seconds=10, limit=600, per_url=600)
     assert {c.id for c in first} <= {c.id for c in later}
 
 
@@ -154,9 +156,9 @@ def test_record_writes_a_batch_of_mixed_results(qstore: Store) -> None:
     seed(qstore, urls=1)
     now = qstore.clock.now()
     with qstore.db.write() as conn:
-        claimed = queue.claim(conn, "a", now=now, lease_seconds=10, limit=10, per_url=10)
+        claimed = claim_due(conn, "a", now=now, lease_seconds=10, limit=10, per_url=10)
     results = [
-        queue.Recorded(
+        Recorded(
             delivery_id=c.id,
             webhook_id=c.webhook_id,
             url=c.url,
@@ -169,14 +171,14 @@ def test_record_writes_a_batch_of_mixed_results(qstore: Store) -> None:
             response_excerpt="",
             request_headers={},
             success=bool(i % 2),
-            status="retrying",
+            status=DeliveryStatus.RETRYING,
             next_attempt_at=now + 5,
             disable_reason=None,
         )
         for i, c in enumerate(claimed)
     ]
     with qstore.db.write() as conn:
-        queue.record(
+        record_attempts(
             conn, "a", results, now=now, failure_threshold=5, probe_interval=30, disable_after=9e9
         )
     with qstore.db.read() as conn:

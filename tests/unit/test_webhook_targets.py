@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from stagehook.delivery.guard import (
+from stagehook.errors import InvalidInput
+from stagehook.webhook_targets import (
     TargetGuard,
     TargetRefused,
     check_literal_target,
@@ -15,7 +16,6 @@ from stagehook.delivery.guard import (
     validate_webhook_url,
     vet_url_target,
 )
-from stagehook.errors import InvalidInput
 
 SPELLINGS = [
     ("127.0.0.1", "127.0.0.1"),

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import ADMIN_KEY
+from tests.support.browser import ADMIN_KEY
 
 
 def sign_in_with_key(page: Page, key: str = ADMIN_KEY) -> None:

@@ -8,13 +8,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from stagehook.delivery.guard import (
-    GuardedResolver,
-    TargetGuard,
-    TargetRefused,
-    make_connector,
-    vet_url_target,
-)
+from stagehook.delivery.guard import GuardedResolver, make_connector
+from stagehook.webhook_targets import TargetGuard, TargetRefused, vet_url_target
 from tests.support.receiver import Receiver
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)

@@ -13,7 +13,7 @@ from stagehook.errors import InvalidTransition, NotFound
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
 from stagehook.workflow import graph
 from stagehook.workflow.stages import Action, StageType, TaskStatus, Workflow
-from stagehook.workflow.tasks import (
+from stagehook.workflow.task_machine import (
     ActionRequest,
     Actor,
     EventIntent,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from stagehook.clock import FakeClock
-from stagehook.delivery.retention import purge
 from stagehook.store.context import Store
-from tests.integration.delivery_helpers import project_with_hook, submit, wait_status
+from stagehook.store.outbox.retention import purge
 from tests.support.api import Api
+from tests.support.deliveries import project_with_hook, submit, wait_status
 from tests.support.receiver import Receiver
 from tests.support.workflows import ANNOTATE
 

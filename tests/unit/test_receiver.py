@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from stagehook.delivery.signing import build_headers, generate_secret
+from stagehook.delivery.signing import build_headers
 from stagehook.events import (
     TASK_COMPLETED,
     TASK_SUBMITTED,
@@ -29,6 +29,7 @@ from stagehook.receiver import (
     webhook_app,
 )
 from stagehook.receiver.asgi import MAX_BODY_BYTES, ReceivedEvent
+from stagehook.webhook_secret import generate_secret
 
 SECRET = generate_secret()
 PROJECT = str(uuid.uuid4())

@@ -1,3 +1,5 @@
+"""Reusable workflow templates."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from stagehook.api.deps import AdminUser, CurrentUser, Cursor, Limit, StoreDep
 from stagehook.api.schemas import TemplateCreate
-from stagehook.store import templates
+from stagehook.store import workflow_templates
 
 router = APIRouter(prefix="/workflow-templates", tags=["workflow templates"])
 
@@ -17,23 +19,23 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("", status_code=201)
 def create_template(body: TemplateCreate, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return _public(templates.create_template(store, body.title, body.workflow))
+    return _public(workflow_templates.create_template(store, body.title, body.workflow))
 
 
 @router.get("")
 def list_templates(
     store: StoreDep, _: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    page, next_cursor = templates.list_templates(store, limit, cursor)
+    page, next_cursor = workflow_templates.list_templates(store, limit, cursor)
     return {"workflow_templates": [_public(r) for r in page], "next_cursor": next_cursor}
 
 
 @router.get("/{template_hash}")
 def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return _public(templates.get_template(store, template_hash))
+    return _public(workflow_templates.get_template(store, template_hash))
 
 
 @router.delete("/{template_hash}", status_code=204)
 def delete_template(template_hash: str, store: StoreDep, _: AdminUser) -> Response:
-    templates.delete_template(store, template_hash)
+    workflow_templates.delete_template(store, template_hash)
     return Response(status_code=204)

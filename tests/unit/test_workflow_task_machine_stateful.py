@@ -26,7 +26,7 @@ from stagehook.workflow.stages import (
     WebhookSpec,
     Workflow,
 )
-from stagehook.workflow.tasks import (
+from stagehook.workflow.task_machine import (
     ActionRequest,
     Actor,
     EventIntent,

@@ -5,17 +5,15 @@ Folded from a batch of results in a few statements per URL, not per attempt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from stagehook.store.outbox.records import Recorded
 from stagehook.store.tables import endpoints, webhooks
-
-if TYPE_CHECKING:
-    from stagehook.store.queue import Recorded
 
 
 def ensure_endpoint(conn: Connection, url: str) -> None:
@@ -93,3 +91,32 @@ def _record_webhook(
             .where(this, webhooks.c.enabled.is_(True))
             .values(enabled=False, disabled_reason=reason)
         )
+
+
+def endpoint_health(conn: Connection, urls: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each known receiver URL's circuit and last success/failure."""
+    rows = conn.execute(
+        select(
+            endpoints.c.url,
+            endpoints.c.consecutive_failures,
+            endpoints.c.circuit_open,
+            endpoints.c.last_success_at,
+            endpoints.c.last_failure_at,
+        ).where(endpoints.c.url.in_(set(urls)))
+    ).all()
+    return {
+        r.url: {
+            "consecutive_failures": r.consecutive_failures or 0,
+            "circuit_open": bool(r.circuit_open),
+            "last_success_at": r.last_success_at,
+            "last_failure_at": r.last_failure_at,
+        }
+        for r in rows
+    }
+
+
+def count_open_circuits(conn: Connection) -> int:
+    count = conn.execute(
+        select(func.count()).select_from(endpoints).where(endpoints.c.circuit_open)
+    ).scalar()
+    return int(count or 0)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from stagehook.errors import InvalidInput, NotFound
-from stagehook.store import webhooks as hooks
 from stagehook.store.context import Store, decode_cursor, encode_cursor
+from stagehook.store.outbox.records import DeliveryStatus
 from stagehook.store.tables import deliveries, delivery_attempts, events, webhooks
-
-STATUSES = ("pending", "retrying", "delivered", "failed")
 
 _FIELDS = (
     "id",
@@ -59,8 +57,8 @@ def list_deliveries(
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, each with its attempts."""
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    if status is not None and status not in {s.value for s in DeliveryStatus}:
+        raise InvalidInput(f"status must be one of {', '.join(DeliveryStatus)}")
     before = decode_cursor(cursor)
     query = select(*(deliveries.c[f] for f in _FIELDS)).where(
         deliveries.c.project_hash == project_hash
@@ -111,7 +109,7 @@ def get_delivery(store: Store, project_hash: str, delivery_id: int) -> dict[str,
 def _requeued(store: Store) -> dict[str, Any]:
     """Due now, with a fresh retry schedule, to the webhook's current URL."""
     return {
-        "status": "retrying",
+        "status": DeliveryStatus.RETRYING,
         "next_attempt_at": store.clock.now(),
         "retry_base": deliveries.c.attempts,
         "completed_at": None,
@@ -136,18 +134,23 @@ def retry_delivery(store: Store, project_hash: str, delivery_id: int) -> dict[st
     return get_delivery(store, project_hash, delivery_id)
 
 
-def recover_failed(store: Store, project_hash: str, stage_uuid: str, since: float) -> int:
-    """Queue every failed delivery of a stage's webhook created since ``since`` again."""
-    with store.db.write() as conn:
-        hook = hooks.require(conn, project_hash, stage_uuid)
-        result = conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.webhook_id == hook.webhook_id,
-                deliveries.c.status == "failed",
-                deliveries.c.created_at >= since,
-            )
-            .values(**_requeued(store))
+def requeue_failed(conn: Connection, store: Store, webhook_id: str, since: float) -> int:
+    """Queue every failed delivery of a webhook created since ``since`` again."""
+    result = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.webhook_id == webhook_id,
+            deliveries.c.status == DeliveryStatus.FAILED,
+            deliveries.c.created_at >= since,
         )
-        store.db.notify(conn)
+        .values(**_requeued(store))
+    )
+    store.db.notify(conn)
     return int(result.rowcount or 0)
+
+
+def count_by_status(conn: Connection) -> dict[DeliveryStatus, int]:
+    """How many deliveries each status holds (every status, zero included)."""
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    counts: dict[str, int] = {status: n for status, n in conn.execute(query).all()}
+    return {status: int(counts.get(status, 0)) for status in DeliveryStatus}

@@ -1,16 +1,17 @@
-"""The transactional outbox: events and their deliveries, written with the transition."""
+"""Writing the outbox: events and their deliveries, in the transition's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from stagehook.events import encode_event
 from stagehook.store.context import Store
+from stagehook.store.outbox.records import DUE_STATUSES, DeliveryStatus
 from stagehook.store.tables import deliveries, events, webhooks
-from stagehook.workflow.tasks import EventIntent
+from stagehook.workflow.task_machine import EventIntent
 
 _HOOKS = select(webhooks).where(
     webhooks.c.project_hash == bindparam("project_hash"),
@@ -19,7 +20,7 @@ _HOOKS = select(webhooks).where(
 )
 
 
-def record_events(
+def write_events(
     conn: Connection, store: Store, project_hash: str, intents: Sequence[EventIntent]
 ) -> list[str]:
     """Store each event's bytes once and one delivery per webhook; returns the uids.
@@ -65,7 +66,7 @@ def record_events(
                     "stage_uuid": intent.stage_uuid,
                     "event_type": intent.event_type,
                     "url": hook.url,
-                    "status": "pending" if hook.enabled else "failed",
+                    "status": DeliveryStatus.PENDING if hook.enabled else DeliveryStatus.FAILED,
                     "attempts": 0,
                     "retry_base": 0,
                     "next_attempt_at": first_attempt,
@@ -80,3 +81,12 @@ def record_events(
         conn.execute(insert(deliveries), delivery_rows)
         store.db.notify(conn)
     return [row["uid"] for row in event_rows]
+
+
+def readdress_undelivered(conn: Connection, webhook_id: str, url: str) -> None:
+    """Undelivered events follow their webhook to its new address."""
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status.in_(DUE_STATUSES))
+        .values(url=url)
+    )

@@ -1,4 +1,4 @@
-"""Admin endpoints: users, API keys and project memberships."""
+"""Users and their API keys (admins only)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from stagehook.api.deps import AdminRole, AdminUser, Cursor, Limit, StoreDep
-from stagehook.api.schemas import ApiKeyCreate, MembershipPut, UserCreate
+from stagehook.api.deps import AdminUser, Cursor, Limit, StoreDep
+from stagehook.api.schemas import ApiKeyCreate, UserCreate
 from stagehook.store import users
 from stagehook.store.context import decode_cursor, encode_cursor
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["users"])
 
 
 @router.post("/users", status_code=201)
@@ -40,11 +40,3 @@ def list_users(
 def create_api_key(body: ApiKeyCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
     key_id, key = users.create_api_key(store, body.user_id, body.name)
     return {"key_id": key_id, "user_id": body.user_id, "name": body.name, "api_key": key}
-
-
-@router.put("/projects/{project_hash}/members", status_code=200)
-def put_member(
-    project_hash: str, body: MembershipPut, store: StoreDep, _: AdminRole
-) -> dict[str, Any]:
-    users.set_membership(store, project_hash, body.user_id, body.role)
-    return {"project_hash": project_hash, "user_id": body.user_id, "role": body.role.value}

@@ -1,4 +1,4 @@
-"""``stagehook worker``: a dispatcher in its own process, stopped cleanly by signals."""
+"""Wiring for ``worker``: a dispatcher in its own process, stopped cleanly by signals."""
 
 from __future__ import annotations
 

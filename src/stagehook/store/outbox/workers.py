@@ -1,24 +1,18 @@
-"""Worker registry and cross-process wake-ups.
+"""The worker registry: workers heartbeat, and the leases of a silent one are handed back.
 
-Workers heartbeat; the leases of a worker that stopped heartbeating are handed back by
-the others, so a dead host's work moves on without an operator. On PostgreSQL a commit
-anywhere NOTIFYs, and LISTEN wakes every dispatcher within milliseconds.
+So a dead host's work moves on without an operator.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
 
-import psycopg
 from sqlalchemy import Connection, delete, insert, select, update
 
 from stagehook.store.context import Store
-from stagehook.store.db import WAKE_CHANNEL
+from stagehook.store.outbox.records import DUE_STATUSES
 from stagehook.store.tables import deliveries, workers
 
 log = logging.getLogger(__name__)
@@ -70,7 +64,7 @@ def heartbeat(store: Store, worker_id: str, stale_after: float, *, judge: bool) 
             update(deliveries)
             .where(
                 deliveries.c.lease_owner.in_(dead),
-                deliveries.c.status.in_(("pending", "retrying")),
+                deliveries.c.status.in_(DUE_STATUSES),
             )
             .values(lease_owner=None, lease_expires_at=None)
         )
@@ -89,26 +83,3 @@ def deregister(store: Store, worker_id: str) -> None:
             .values(lease_owner=None, lease_expires_at=None)
         )
         conn.execute(delete(workers).where(workers.c.worker_id == worker_id))
-
-
-async def listen(store: Store, wake: Callable[[], None], stop: asyncio.Event) -> None:
-    """LISTEN for commits from other processes; reconnect with backoff when cut off."""
-    url = store.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    backoff = 0.5
-    while not stop.is_set():
-        try:
-            async with await psycopg.AsyncConnection.connect(
-                url, autocommit=True, connect_timeout=5
-            ) as conn:
-                await conn.execute(f"LISTEN {WAKE_CHANNEL}")
-                backoff = 0.5
-                wake()  # anything committed while we were away
-                async for _ in conn.notifies():
-                    wake()
-                    if stop.is_set():
-                        return
-        except (psycopg.Error, OSError) as exc:
-            log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, backoff)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=backoff)
-            backoff = min(backoff * 2, 30.0)
