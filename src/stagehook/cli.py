@@ -91,7 +91,7 @@ def _serve_workers(
     """uvicorn's process manager: N processes accept on one socket."""
     from uvicorn.supervisors import Multiprocess
 
-    if not settings.database_url:
+    if settings.effective_database_url.startswith("sqlite"):
         raise typer.BadParameter(
             "several API processes need PostgreSQL (STAGEHOOK_DATABASE_URL): SQLite has one "
             "writer, so more processes only wait on each other",
