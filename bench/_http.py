@@ -52,12 +52,12 @@ class Server:
 
 @contextlib.contextmanager
 def serve_process(
-    database_url: str | None, data_dir: Path, *args: str, **settings: str
+    database_url: str | None, data_dir: Path, *args: str, src: Path = ROOT / "src"
 ) -> Iterator[Server]:
-    """``stagehook serve`` on a free port; yields once ``/healthz`` answers."""
+    """``stagehook serve`` (the code in ``src``) on a free port, once ``/healthz`` answers."""
     port = free_port()
-    env = settings_env(database_url, data_dir, bootstrap_api_key=BENCH_KEY, **settings)
-    env["PYTHONPATH"] = str(ROOT / "src")
+    env = settings_env(database_url, data_dir, bootstrap_api_key=BENCH_KEY)
+    env["PYTHONPATH"] = str(src)
     log = data_dir / f"serve-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(

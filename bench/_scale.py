@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 from _bulk import BulkTasks
-from _common import ANNOTATE, make_project, new_store, scratch_database
-from _http import AUTH, Server, serve_process, session, sign_in
+from _common import ANNOTATE
+from _http import AUTH, Server, session, sign_in
+from _served import served_project
 
 #: Which task index an endpoint uses on repetition ``rep`` (distinct per endpoint, all
 #: at Annotate, spread over the whole table).
@@ -38,21 +39,6 @@ class Side:
         """Warm-up repetitions (``rep < 0``) sit 10 rows after a measured one."""
         step = max(20, self.bulk.count // self.reps // 10 * 10)
         return (abs(rep) * step + lane + (10 if rep < 0 else 0)) % self.bulk.count
-
-
-@contextlib.contextmanager
-def _side(backend: str, receiver_url: str, count: int) -> Iterator[tuple[Server, str, BulkTasks]]:
-    with scratch_database(backend) as (database_url, data_dir):
-        store = new_store(database_url, data_dir)
-        try:
-            project = make_project(store, f"{receiver_url}/hook/scale-{backend}-{count}")
-            bulk = BulkTasks(count, annotate_tenths=7)
-            seconds = bulk.insert(store, project)
-            print(f"  {backend}: {count} tasks inserted in {seconds:.1f}s", flush=True)
-        finally:
-            store.db.dispose()
-        with serve_process(database_url, data_dir) as server:
-            yield server, project.project_hash, bulk
 
 
 async def _call(side: Side, name: str, rep: int) -> float:
@@ -125,7 +111,9 @@ async def scale_phase(backend: str, receiver_url: str, small: int, big: int, rep
     with contextlib.ExitStack() as stack:
         sides: list[Side] = []
         for count in (small, big):
-            server, project_hash, bulk = stack.enter_context(_side(backend, receiver_url, count))
+            server, project_hash, bulk = stack.enter_context(
+                served_project(backend, receiver_url, count, annotate_tenths=7)
+            )
             http = session(server.url, 1)
             await sign_in(http)
             sides.append(Side(f"{count}", server, project_hash, bulk, http, reps))

@@ -31,18 +31,10 @@ from pathlib import Path
 
 import aiohttp
 from _bulk import BulkTasks
-from _common import (
-    ANNOTATE,
-    machine,
-    make_project,
-    new_store,
-    percentile,
-    pg_version,
-    receiver_process,
-    scratch_database,
-)
-from _http import AUTH, Load, Server, closed_loop, open_loop, rss_sampler, serve_process, session
+from _common import ANNOTATE, ROOT, machine, percentile, pg_version, receiver_process
+from _http import AUTH, Load, Server, closed_loop, open_loop, rss_sampler, session
 from _scale import scale_phase
+from _served import served_project
 
 PHASES = ("throughput", "latency", "memory", "scale")
 
@@ -96,58 +88,66 @@ class Target:
 
 
 @contextlib.contextmanager
-def target(backend: str, receiver_url: str, tasks: int) -> Iterator[Target]:
-    with scratch_database(backend) as (database_url, data_dir):
-        store = new_store(database_url, data_dir)
-        try:
-            project = make_project(store, f"{receiver_url}/hook/{backend}")
-            bulk = BulkTasks(tasks)
-            seconds = bulk.insert(store, project)
-            print(f"  {backend}: {tasks} tasks inserted in {seconds:.1f}s", flush=True)
-        finally:
-            store.db.dispose()
-        with serve_process(database_url, data_dir) as server:
-            yield Target(backend, server, project.project_hash, bulk)
+def target(backend: str, receiver_url: str, tasks: int, label: str, src: Path) -> Iterator[Target]:
+    with served_project(backend, receiver_url, tasks, src=src) as (server, project_hash, bulk):
+        yield Target(f"{label}{backend}".strip(), server, project_hash, bulk)
 
 
 # --------------------------------------------------------------------------- goals 1, 4, 5
+ENDPOINTS = ("meta", "submit", "projects", "tasks500")
+
+
 async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[str, float]:
+    """Closed-loop rates, alternating target by target and endpoint by endpoint.
+
+    Also the server process's CPU per request (utime + stime): on a machine shared with
+    other work the rates follow the CPU share the server gets, its CPU per request much
+    less (PostgreSQL's own backends are not in it).
+    """
     rates: dict[tuple[str, str], list[float]] = {}
-    cpu: dict[str, list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     for _round in range(args.rounds):
         for t in targets:
             async with session(t.server.url, args.clients) as http:
-                for name in ("meta", "submit", "projects", "tasks500"):
+                for name in ENDPOINTS:
                     before = t.server.cpu_seconds()
                     load = await closed_loop(http, getattr(t, name), args.clients, args.seconds)
-                    if name == "submit" and load.done:
-                        cpu.setdefault(t.backend, []).append(
-                            (t.server.cpu_seconds() - before) / load.done * 1000
-                        )
+                    spent = (t.server.cpu_seconds() - before) / max(load.done, 1) * 1000
+                    cpu.setdefault((t.backend, name), []).append(spent)
                     rates.setdefault((t.backend, name), []).append(load.rate)
-                    _show(f"{t.backend:10} {name:9}", load)
+                    _show(f"{t.backend:18} {name:9}", load)
     print(
-        f"\n{'backend':10} {'meta/s':>8} {'submit/s':>9} {'projects/s':>11} {'tasks500/s':>11}"
-        "  submit÷meta  projects÷meta  tasks÷meta  server CPU ms/submit"
+        f"\n{'server':18} {'meta/s':>8} {'submit/s':>9} {'projects/s':>11} {'tasks500/s':>11}"
+        "  submit÷meta  projects÷meta  tasks÷meta"
     )
     capacity: dict[str, float] = {}
     for t in targets:
-        med = {
-            n: statistics.median(rates[(t.backend, n)])
-            for n in ("meta", "submit", "projects", "tasks500")
-        }
+        med = {n: statistics.median(rates[(t.backend, n)]) for n in ENDPOINTS}
         capacity[t.backend] = med["submit"]
         print(
-            f"{t.backend:10} {med['meta']:8.0f} {med['submit']:9.0f} {med['projects']:11.0f}"
+            f"{t.backend:18} {med['meta']:8.0f} {med['submit']:9.0f} {med['projects']:11.0f}"
             f" {med['tasks500']:11.0f}  {med['submit'] / med['meta']:10.1%}"
             f"  {med['projects'] / med['meta']:12.1%}  {med['tasks500'] / med['meta']:10.1%}"
-            f"  {statistics.median(cpu.get(t.backend, [float('nan')])):.2f}"
         )
-    if "sqlite" in capacity and "postgresql" in capacity:
+    print(
+        f"\n{'server CPU ms/request':22}"
+        + "".join(f"{n:>10}" for n in ENDPOINTS)
+        + "  meta÷submit (CPU)"
+    )
+    for t in targets:
+        med = {n: statistics.median(cpu[(t.backend, n)]) for n in ENDPOINTS}
         print(
-            f"goal 4: PostgreSQL time per submit ÷ SQLite's = "
-            f"{capacity['sqlite'] / capacity['postgresql']:.2f}x"
+            f"{t.backend:22}"
+            + "".join(f"{med[n]:10.2f}" for n in ENDPOINTS)
+            + f"  {med['meta'] / med['submit']:10.1%}"
         )
+    for label in sorted({t.backend.rsplit(" ", 1)[0] for t in targets if " " in t.backend}) or [""]:
+        sq, pg = f"{label} sqlite".strip(), f"{label} postgresql".strip()
+        if sq in capacity and pg in capacity:
+            print(
+                f"goal 4 ({label or 'this tree'}): PostgreSQL time per submit ÷ SQLite's = "
+                f"{capacity[sq] / capacity[pg]:.2f}x"
+            )
     return capacity
 
 
@@ -175,7 +175,7 @@ async def latency(
     targets: list[Target], capacity: dict[str, float], args: argparse.Namespace, log: Path
 ) -> None:
     print(
-        "\nbackend    load            rate/s  n     from request: p50   p99    max"
+        "\nserver             load            rate/s  n     from request: p50   p99    max"
         "   | from answer: p50   p99"
     )
     for t in targets:
@@ -195,7 +195,7 @@ async def latency(
             from_sent = sorted((got[u] - s) * 1000 for u, (s, _) in t.sent.items() if u in got)
             from_answer = sorted((got[u] - a) * 1000 for u, (_, a) in t.sent.items() if u in got)
             print(
-                f"{t.backend:10} {share:4.0%} capacity {rate:7.0f} {load.done:5}"
+                f"{t.backend:18} {share:4.0%} capacity {rate:7.0f} {load.done:5}"
                 f"  {percentile(from_sent, 50):16.1f} {percentile(from_sent, 99):6.1f}"
                 f" {max(from_sent, default=float('nan')):6.1f}"
                 f"   | {percentile(from_answer, 50):14.1f} {percentile(from_answer, 99):6.1f}"
@@ -208,7 +208,7 @@ async def latency(
 # --------------------------------------------------------------------------- goal 6
 async def memory(targets: list[Target], args: argparse.Namespace) -> None:
     print(
-        "\nbackend    RSS idle  after load  load/s"
+        "\nserver             RSS idle  after load  load/s"
         "  (50 clients, mixed meta/submit/projects/tasks500)"
     )
     for t in targets:
@@ -217,7 +217,7 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
         async with session(t.server.url, 50) as http:
             load = await closed_loop(http, t.mixed, 50, args.memory_seconds)
             after = t.server.rss_mb()
-            print(f"{t.backend:10} {idle:6.0f} MB {after:7.0f} MB {load.rate:7.0f}", flush=True)
+            print(f"{t.backend:18} {idle:6.0f} MB {after:7.0f} MB {load.rate:7.0f}", flush=True)
             if args.soak:
                 load = await closed_loop(http, t.mixed, 50, args.soak)
         stop.set()
@@ -225,7 +225,7 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
             soak = samples[1:] or samples
             per_minute = ", ".join(f"{s:.0f}" for s in samples)
             print(
-                f"{t.backend:10} soak {args.soak:.0f}s: RSS per minute {per_minute} MB;"
+                f"{t.backend:18} soak {args.soak:.0f}s: RSS per minute {per_minute} MB;"
                 f" max ÷ min after the first minute {max(soak) / min(soak):.3f}; {load.rate:.0f}/s",
                 flush=True,
             )
@@ -239,8 +239,9 @@ async def main_async(args: argparse.Namespace) -> None:
     with receiver_process(log, "--timestamps") as receiver_url, contextlib.ExitStack() as stack:
         if set(args.only) & {"throughput", "latency", "memory"}:
             targets = [
-                stack.enter_context(target(b, receiver_url, args.tasks + needs_soak))
+                stack.enter_context(target(b, receiver_url, args.tasks + needs_soak, label, src))
                 for b in args.backend
+                for label, src in args.src
             ]
             capacity = {t.backend: args.capacity for t in targets}
             if "throughput" in args.only:
@@ -276,10 +277,23 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=30, help="requests per endpoint and size")
+    parser.add_argument(
+        "--src",
+        action="append",
+        metavar="LABEL=PATH",
+        help="run servers from this source tree too (repeatable; e.g. before=/tmp/old/src):"
+        " every phase but scale measures them side by side",
+    )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-api-receiver.log")
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]
     args.only = args.only or list(PHASES)
+    if args.src:
+        args.src = [
+            (f"{s.split('=', 1)[0]} ", Path(s.split("=", 1)[1]).resolve()) for s in args.src
+        ]
+    else:
+        args.src = [("", ROOT / "src")]
     extra = f"; PostgreSQL {pg_version()}" if "postgresql" in args.backend else ""
     print(f"machine: {machine()}{extra}", flush=True)
     asyncio.run(main_async(args))

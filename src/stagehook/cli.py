@@ -66,23 +66,31 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="API processes sharing the port (PostgreSQL only; each also runs a "
-            "dispatcher unless --no-dispatcher)",
+            help="API processes sharing the port (PostgreSQL only)",
         ),
     ] = 1,
 ) -> None:
-    """Run the API, the web UI and the delivery dispatcher in one process."""
+    """Run the API, the web UI and the delivery dispatcher.
+
+    On PostgreSQL with several cores the dispatcher runs as a ``stagehook worker`` child
+    (its own interpreter, woken by NOTIFY); otherwise in this process.
+    """
     from stagehook.server import build_server_app
+    from stagehook.worker import separate_by_default, worker_beside
 
     settings = _settings(data_dir)
+    child = dispatcher and separate_by_default(settings)
+    embedded = dispatcher and not child
     if workers > 1:
-        _serve_workers(settings, host, port, workers, dispatcher)
+        with worker_beside(settings) if child else contextlib.nullcontext():
+            _serve_workers(settings, host, port, workers, embedded)
         return
-    application = build_server_app(settings, embedded_dispatcher=dispatcher)
+    application = build_server_app(settings, embedded_dispatcher=embedded)
     config = uvicorn.Config(
         application, host=host, port=port, log_level="info", loop=LOOP, http="httptools"
     )
-    _GracefulServer(config).run()
+    with worker_beside(settings) if child else contextlib.nullcontext():
+        _GracefulServer(config).run()
 
 
 def _serve_workers(
