@@ -6,6 +6,7 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -20,6 +21,14 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def media_origin(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL, as a CSP source and for comparisons."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) origin")
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1].lower()}"
 
 
 class Settings(BaseSettings):
@@ -57,13 +66,41 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     db_pool_size: int = 10
     session_secret: str | None = None
+    #: A browser session ends after this long without a request ...
+    session_idle_timeout: float = Field(default=8 * 3600, gt=0)
+    #: ... and this long after sign-in, however active.
+    session_absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
+    #: Always mark the session cookie ``Secure`` (else only for https requests).
+    cookie_secure: bool = False
+    #: Proxies (addresses or CIDRs) whose X-Forwarded-Proto / X-Forwarded-For we believe.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Sign-in throttle: failures allowed per username / per client address per window.
+    signin_max_failures_per_user: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+    signin_window_seconds: float = Field(default=900, gt=0)
+    #: Key that encrypts webhook signing secrets at rest (urlsafe base64 of 32 bytes);
+    #: unset, one is generated into ``<data_dir>/secret-key`` on first start.
+    secret_key: str | None = None
 
-    @field_validator("egress_cidrs", "allowed_target_networks", mode="before")
+    #: Uploaded images live here, content-addressed (default: ``<data_dir>/media``); a
+    #: volume shared by every API host when there are several.
+    media_dir: Path | None = None
+    #: Largest image one upload may carry; checked while the bytes stream in.
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    #: Most files one upload request may carry.
+    max_upload_files: int = Field(default=500, ge=1)
+    #: Origins (``https://bucket.example.com``) the browser may load referenced images
+    #: from: data units added by URI must point there, and the UI's CSP allows them.
+    media_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator(
+        "egress_cidrs", "allowed_target_networks", "media_origins", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _csv_list(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("allowed_target_networks")
+    @field_validator("allowed_target_networks", "trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for net in value:
@@ -81,6 +118,15 @@ class Settings(BaseSettings):
         if not value or any(v < 0 for v in value):
             raise ValueError("retry schedule needs at least one non-negative number of seconds")
         return value
+
+    @field_validator("media_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [media_origin(v) for v in value]
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -23,6 +23,22 @@ class InvalidWorkflow(InvalidInput):
     code = "invalid_workflow"
 
 
+class IncompleteLabels(InvalidInput):
+    """A submit whose labels lack what the ontology requires."""
+
+    code = "labels_incomplete"
+
+
+class TooLarge(StagehookError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMedia(StagehookError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class NotFound(StagehookError):
     code = "not_found"
     status = 404
@@ -45,6 +61,17 @@ class Unauthorized(StagehookError):
 class Forbidden(StagehookError):
     code = "forbidden"
     status = 403
+
+
+class TooManyRequests(StagehookError):
+    """Throttled: ``retry_after`` seconds until another try can succeed."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Unavailable(StagehookError):

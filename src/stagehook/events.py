@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 TASK_SUBMITTED: Final = "task_submitted_event"
 TASK_COMPLETED: Final = "task_completed_event"
+#: Every event type there is (filters and docs list these).
+EVENT_TYPES: Final = (TASK_SUBMITTED, TASK_COMPLETED)
 EVENT_VERSION = 1
 
 

@@ -9,11 +9,9 @@ import pytest
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.store.context import Store
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
 from tests.support.backends import BACKENDS, database_url
 from tests.support.server import serve_app
-
-ADMIN_KEY = "shk_test_admin_key"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stagehook.client import ApiError
-from tests.support.api import Api
+from tests.support.api import Api, user_key
 from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
-
-
-def user_key(api: Api, username: str, *, is_admin: bool = False) -> tuple[str, str]:
-    user = api.request("POST", "/users", json={"username": username, "is_admin": is_admin})
-    key = api.request("POST", "/api-keys", json={"user_id": user["user_id"], "name": "k"})
-    return user["user_id"], key["api_key"]
 
 
 def status_of(call: object) -> int:
@@ -112,5 +106,5 @@ def test_user_list_is_paginated(api: Api) -> None:
         api.request("POST", "/users", json={"username": name})
     first = api.request("GET", "/users", params={"limit": 2})
     assert len(first["users"]) == 2 and first["next_cursor"]
-    names = [u["username"] for u in api.paginate("/users", "users", limit=2)]
+    names = [u["username"] for u in api.iter_users(page_size=2)]
     assert names == ["admin", "u1", "u2", "u3"]

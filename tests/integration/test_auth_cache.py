@@ -13,8 +13,7 @@ import pytest
 from stagehook.config import Settings
 from stagehook.store import users
 from stagehook.store.context import Store
-from tests.integration.test_access import user_key
-from tests.support.api import Api
+from tests.support.api import Api, user_key
 from tests.support.processes import free_port, kill, start_api, worker_env
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, basic_workflow

@@ -3,19 +3,16 @@ always equal what counting the tasks table would say."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 from sqlalchemy import event, func, select
 
 from stagehook.store import task_counts
 from stagehook.store.context import Store
 from stagehook.store.tables import tasks
-from tests.integration.conftest import ADMIN_KEY
-from tests.support.api import Api
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.web import WebClient
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW, ROUTER, router_workflow
 
 
@@ -148,7 +145,8 @@ def test_no_call_of_the_daily_work_reads_a_growing_table_in_full(
         row = api.get_label_row(project_hash, task["label_hash"])
         api.put_label_row(project_hash, task["label_hash"], {"objects": []}, row["version"])
         api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
-        with browser(server[0]) as ui:
+        with WebClient(server[0]) as ui:
+            assert ui.sign_in(key=ADMIN_KEY).status_code == 303
             for page in (
                 p,
                 f"{p}/stages/{REVIEW}",
@@ -164,15 +162,3 @@ def test_no_call_of_the_daily_work_reads_a_growing_table_in_full(
             if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
                 assert not _scans(conn, statement, params), statement
         conn.rollback()
-
-
-@contextlib.contextmanager
-def browser(base_url: str) -> Iterator[httpx.Client]:
-    """A signed-in browser session (the admin's API key on the sign-in form)."""
-    with httpx.Client(base_url=base_url, timeout=30) as ui:
-        page = ui.get("/signin").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-        assert csrf
-        form = {"csrf": csrf.group(1), "api_key": ADMIN_KEY, "next": "/projects"}
-        assert ui.post("/signin", data=form).status_code in (302, 303)
-        yield ui

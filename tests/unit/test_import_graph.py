@@ -22,21 +22,27 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stagehook",  # the package itself: its version
         "stagehook.clock",
         "stagehook.config",
+        "stagehook.connection",
         "stagehook.errors",
         "stagehook.events",
+        "stagehook.inputs",
         "stagehook.webhook_secret",
         "stagehook.webhook_targets",
     ),
-    ("stagehook.workflow",),
-    ("stagehook.store",),
+    ("stagehook.workflow", "stagehook.labeling"),
+    ("stagehook.store", "stagehook.media"),
     ("stagehook.delivery",),
     ("stagehook.api",),
     ("stagehook.web",),
     (
         "stagehook.runtime",
+        "stagehook.serving",
+        "stagehook.demo",
         "stagehook.server",
         "stagehook.worker",
         "stagehook.cli",
+        "stagehook.cli_labels",
+        "stagehook.importer",
         "stagehook.__main__",
     ),
 )
@@ -44,7 +50,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: stagehook import. Of the layers only the top one (the ``listen`` command) uses them.
 APART: dict[str, frozenset[str]] = {
     "stagehook.receiver": frozenset({"stagehook.events"}),
-    "stagehook.client": frozenset(),
+    # Client.local() finds the server like ``stagehook url`` does.
+    "stagehook.client": frozenset({"stagehook.connection", "stagehook.config"}),
 }
 
 
@@ -203,6 +210,21 @@ def test_the_check_sees_an_upward_import(edges: dict[str, set[str]], expected: i
 def test_the_check_sees_a_cycle() -> None:
     edges = {"stagehook.store.a": {"stagehook.store.b"}, "stagehook.store.b": {"stagehook.store.a"}}
     assert cycles(edges) == [["stagehook.store.a", "stagehook.store.b"]]
+
+
+# ------------------------------------------------------------------ tests mirror the code
+TESTS = SRC.parent / "tests"
+
+
+def test_imports_between_tests_go_through_tests_support() -> None:
+    """A helper two tests share lives in tests/support/; nothing imports a conftest."""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("tests.") and not module.startswith("tests.support"):
+                found.append(f"{path.relative_to(TESTS)}:{node.lineno} {module}")
+    assert found == []
 
 
 # ------------------------------------------------------------------ delivery/ holds no SQL

@@ -15,11 +15,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from stagehook import __version__
 from stagehook.api import errors
+from stagehook.api.public import HealthPublic
 from stagehook.api.routes import (
     datasets,
     deliveries,
+    export,
+    media,
     members,
     meta,
+    ontologies,
     projects,
     tasks,
     users,
@@ -33,6 +37,9 @@ from stagehook.store.context import Store
 Service = Callable[[Store], AbstractAsyncContextManager[None]]
 ROUTERS = (
     datasets,
+    media,
+    ontologies,
+    export,
     workflow_templates,
     projects,
     workflows,
@@ -42,6 +49,9 @@ ROUTERS = (
     members,
     users,
     meta,
+    media,
+    ontologies,
+    export,
 )
 
 
@@ -60,13 +70,16 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         version=__version__,
         description="Annotation workflow server whose stages fire durable, signed webhooks.",
         lifespan=lifespan,
+        # Served by stagehook.web.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     errors.install(app)
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], response_model=HealthPublic)
     def healthz() -> dict[str, str]:
         with store.db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -75,7 +88,12 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
     registry = CollectorRegistry()
     registry.register(OutboxCollector(store))
 
-    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> PlainTextResponse:
         """Prometheus: this process's counters plus the shared outbox's depth."""
         body = generate_latest(REGISTRY) + generate_latest(registry)

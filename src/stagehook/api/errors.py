@@ -3,19 +3,54 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stagehook.api.methods import with_allow
 from stagehook.config import MAX_BODY_BYTES
 from stagehook.errors import StagehookError
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    #: stable and machine-readable: ``not_found``, ``conflict``, ``invalid_input``, ...
+    code: str
+    #: says what is wrong, for a person
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    """The one shape every failure answers with."""
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "No API key, or one that is not valid",
+    403: "The key's user may not do this here",
+    404: "Not found, or not visible to this key's user",
+    409: "Conflicts with the current state (refetch and retry)",
+    413: "The request body (or one uploaded file) is over its limit",
+    415: "The file is not an image stagehook can use (PNG, JPEG, WebP or GIF)",
+    422: "The input is not valid; the message names the field",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these statuses, with the error schema."""
+    return {
+        status: {"model": ErrorPublic, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:
@@ -43,9 +78,12 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid_input", describe_validation(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        response = problem(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 405:
+            return with_allow(app, request, response)
+        return response
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -72,6 +110,14 @@ def install(app: FastAPI) -> None:
         return problem(500, "internal", "internal error; the server log has the details")
 
 
+#: Routes that stream binary bodies to disk under their own cap (image uploads).
+_STREAMED = re.compile(r"^/api/v1/datasets/[^/]+/uploads$")
+
+
+def _streams_its_body(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and bool(_STREAMED.match(scope.get("path", "")))
+
+
 class BodyLimit:
     """Refuse bodies over 1 MiB (413) and NUL characters anywhere in the request (422).
 
@@ -83,7 +129,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _streams_its_body(scope):
             await self.app(scope, receive, send)
             return
         if "\x00" in scope.get("path", ""):

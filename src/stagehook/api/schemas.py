@@ -1,4 +1,4 @@
-"""Request bodies (Create/Update) kept apart from what responses expose."""
+"""Request bodies (Create/Update), kept apart from what responses expose (``public.py``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from stagehook.labeling.ontology import Structure
 from stagehook.store.access import Role
 from stagehook.workflow.stages import Action, Workflow
 
@@ -40,6 +41,9 @@ class DataUnitIn(_In):
     title: str = Field(min_length=1, max_length=1000)
     uri: str | None = Field(default=None, max_length=2048)
     metadata: FiniteJson | None = None
+    #: The referenced image's size in pixels, when known (exports need it for pixels).
+    width: int | None = Field(default=None, ge=1, le=1_000_000)
+    height: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class DataUnitsCreate(_In):
@@ -49,6 +53,7 @@ class DataUnitsCreate(_In):
 class TemplateCreate(_In):
     title: str = Field(min_length=1, max_length=500)
     workflow: Workflow
+    ontology_hash: str | None = Field(default=None, max_length=64)
 
 
 class ProjectCreate(_In):
@@ -56,10 +61,17 @@ class ProjectCreate(_In):
     dataset_hashes: list[str] = Field(default_factory=list, max_length=1000)
     workflow: Workflow | None = None
     workflow_template_hash: str | None = None
+    #: What annotators label; a template's ontology is used when this is absent.
+    ontology_hash: str | None = Field(default=None, max_length=64)
+
+
+class TemplateUpdate(TemplateCreate):
+    """``PUT`` replaces the title and the workflow."""
 
 
 class SaveAsTemplate(_In):
     title: str = Field(min_length=1, max_length=500)
+    keep_webhooks: bool = False
 
 
 class WebhookPut(_In):
@@ -81,6 +93,9 @@ class ActionIn(_In):
     task_uuid: str = Field(min_length=1, max_length=64)
     action: Action
     assignee: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(
+        default=None, max_length=2000, description="why (a reviewer's note), kept in history"
+    )
 
 
 class ActionsIn(_In):
@@ -93,12 +108,12 @@ class MoveIn(_In):
 
 class LabelRowPut(_In):
     labels: FiniteJson
-    version: int = Field(ge=0, le=2**31 - 1)
+    version: StrictInt = Field(ge=0, le=2**31 - 1)
 
 
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=200)
-    is_admin: bool = False
+    is_admin: StrictBool = False
     password: str | None = Field(default=None, min_length=8, max_length=200)
 
 
@@ -112,7 +127,7 @@ class MembershipPut(_In):
     role: Role
 
 
-class UserPublic(BaseModel):
-    user_id: str
-    username: str
-    is_admin: bool
+class OntologyIn(_In):
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=2000)
+    structure: Structure

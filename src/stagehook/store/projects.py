@@ -11,6 +11,7 @@ from stagehook.errors import InvalidInput
 from stagehook.store.access import Principal, Role, visible_projects
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.datasets import require_dataset
+from stagehook.store.ontologies import require_ontology
 from stagehook.store.projects_read import load_workflow, project_row
 from stagehook.store.tables import (
     data_units,
@@ -48,15 +49,20 @@ def create_project(
     dataset_hashes: Sequence[str],
     workflow: Workflow | None,
     template_hash: str | None,
+    ontology_hash: str | None = None,
 ) -> dict[str, Any]:
     if (workflow is None) == (template_hash is None):
         raise InvalidInput("give exactly one of workflow or workflow_template_hash")
     if workflow is None:
         assert template_hash is not None
-        workflow = Workflow.model_validate(get_template(store, template_hash)["workflow"])
+        template = get_template(store, template_hash)
+        workflow = Workflow.model_validate(template["workflow"])
+        ontology_hash = ontology_hash or template["ontology_hash"]
     validate(workflow)
     project_hash = new_hash()
     with store.db.write() as conn:
+        if ontology_hash is not None:
+            require_ontology(conn, ontology_hash)
         for dataset_hash in dict.fromkeys(dataset_hashes):
             require_dataset(conn, principal, dataset_hash)
         conn.execute(
@@ -66,6 +72,7 @@ def create_project(
                 workflow=_graph_json(workflow),
                 workflow_version=1,
                 created_at=store.clock.now(),
+                ontology_hash=ontology_hash,
             )
         )
         conn.execute(
@@ -101,6 +108,7 @@ def _project_dict(conn: Connection, project_hash: str) -> dict[str, Any]:
         "title": row.title,
         "created_at": row.created_at,
         "workflow_version": row.workflow_version,
+        "ontology_hash": row.ontology_hash,
         "dataset_hashes": list(dataset_hashes),
         "workflow": workflow_json(conn, project_hash),
     }
@@ -163,7 +171,11 @@ def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[st
         return workflow_json(conn, project_hash)
 
 
-def save_as_template(store: Store, project_hash: str, title: str) -> dict[str, Any]:
+def save_as_template(
+    store: Store, project_hash: str, title: str, *, keep_webhooks: bool = False
+) -> dict[str, Any]:
+    """A template of the live graph; with ``keep_webhooks`` it keeps the webhook URLs (projects
+    created from it get webhooks with fresh secrets)."""
     with store.db.read() as conn:
-        graph = load_workflow(conn, project_hash).with_webhooks({})
-    return create_template(store, title, graph)
+        graph = load_workflow(conn, project_hash)
+    return create_template(store, title, graph if keep_webhooks else graph.with_webhooks({}))

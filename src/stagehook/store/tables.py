@@ -42,6 +42,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("password_hash", String(400)),
     Column("created_at", Double, nullable=False),
+    # A deactivated user keeps their history but can no longer sign in or use keys.
+    Column("disabled_at", Double),
 )
 
 api_keys = Table(
@@ -53,6 +55,35 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+)
+
+# Browser sessions, known to the server so they can end (sign-out, key revoke, ...).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", Hash, primary_key=True),
+    # sha256 of the cookie's token: a database dump does not hold usable sessions.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Hash, ForeignKey("users.user_id"), nullable=False),
+    # The API key the session was opened with, if any: revoking it ends the session.
+    Column("key_id", Hash, ForeignKey("api_keys.key_id")),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+    Column("ended_at", Double),
+    Column("address", String(64)),
+    Column("user_agent", String(300)),
+    Index("ix_sessions_user", "user_id", "ended_at"),
+    Index("ix_sessions_key", "key_id"),
+)
+
+# Failed sign-ins, per username and per client address, for the sign-in throttle.
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject", String(300), nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_signin_failures_subject", "subject", "at"),
 )
 
 datasets = Table(
@@ -74,7 +105,14 @@ data_units = Table(
     Column("uri", String(2048)),
     Column("metadata", JSON),
     Column("created_at", Double, nullable=False),
+    # Uploaded images: the content-addressed file and what was read from its bytes.
+    Column("sha256", String(64)),
+    Column("mime_type", String(100)),
+    Column("size_bytes", BigInteger),
+    Column("width", Integer),
+    Column("height", Integer),
     Index("ix_data_units_dataset", "dataset_hash", "seq"),
+    Index("ix_data_units_sha256", "dataset_hash", "sha256"),
 )
 
 workflow_templates = Table(
@@ -85,6 +123,21 @@ workflow_templates = Table(
     Column("title", String(500), nullable=False),
     Column("workflow", JSON, nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("ontology_hash", Hash),
+)
+
+ontologies = Table(
+    "ontologies",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("ontology_hash", Hash, nullable=False, unique=True),
+    Column("title", String(500), nullable=False),
+    Column("description", String(2000), nullable=False, default=""),
+    # Encord's ontology JSON: objects, classifications (featureNodeHash on every element).
+    Column("structure", JSON, nullable=False),
+    Column("created_by", Hash, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_edited_at", Double, nullable=False),
 )
 
 projects = Table(
@@ -97,6 +150,7 @@ projects = Table(
     Column("workflow", JSON, nullable=False),
     Column("workflow_version", Integer, nullable=False, default=1),
     Column("created_at", Double, nullable=False),
+    Column("ontology_hash", Hash),
 )
 
 project_datasets = Table(
@@ -128,6 +182,8 @@ tasks = Table(
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("project_hash", "data_hash", name="uq_tasks_project_data"),
     Index("ix_tasks_project_stage", "project_hash", "stage_uuid", "seq"),
+    # "Submit & next" first looks for the tasks a person already holds at a stage.
+    Index("ix_tasks_stage_assignee", "project_hash", "stage_uuid", "assignee", "seq"),
     Index("ix_tasks_project_seq", "project_hash", "seq"),
 )
 
@@ -155,6 +211,18 @@ label_rows = Table(
     Column("updated_at", Double, nullable=False),
 )
 
+# Which ontology features each label row uses, kept with the row: removing a feature from
+# an ontology asks this index how many labels use it instead of scanning every row's JSON.
+label_features = Table(
+    "label_features",
+    metadata,
+    Column("label_hash", Hash, ForeignKey("label_rows.label_hash"), primary_key=True),
+    Column("feature_hash", String(100), primary_key=True),
+    Column("project_hash", Hash, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Index("ix_label_features_feature", "feature_hash", "project_hash"),
+)
+
 task_history = Table(
     "task_history",
     metadata,
@@ -168,6 +236,7 @@ task_history = Table(
     Column("to_stage", Hash, nullable=False),
     Column("from_status", String(16)),
     Column("to_status", String(16), nullable=False),
+    Column("comment", String(2000)),
     Index("ix_task_history_task", "task_uuid", "id"),
 )
 
@@ -178,8 +247,8 @@ webhooks = Table(
     Column("project_hash", Hash, ForeignKey("projects.project_hash"), nullable=False),
     Column("stage_uuid", Hash, nullable=False),
     Column("url", String(2048), nullable=False),
-    Column("secret", String(200), nullable=False),
-    Column("previous_secret", String(200)),
+    Column("secret", String(400), nullable=False),
+    Column("previous_secret", String(400)),
     Column("previous_secret_expires_at", Double),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", String(500)),

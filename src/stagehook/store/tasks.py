@@ -9,14 +9,21 @@ from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from stagehook.errors import NotFound
 from stagehook.store import task_counts
-from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
+from stagehook.store.access import (
+    Principal,
+    Role,
+    may_override,
+    require_assignee,
+    require_role_at_stage,
+)
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
-from stagehook.workflow.stages import TaskStatus
+from stagehook.workflow.stages import Action, TaskStatus
 
 # Statements of the submit path, built once (see projects_read.py).
 _MOVE = (
@@ -93,6 +100,7 @@ def _apply(
                     "to_stage": t.after.stage_uuid,
                     "from_status": t.before.status.value,
                     "to_status": t.after.status.value,
+                    "comment": t.comment,
                 }
                 for t in outcome.transitions
             ],
@@ -237,10 +245,18 @@ def apply_stage_actions(
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
         require_role_at_stage(role, stage)
+        for request in requests:
+            if request.action == Action.ASSIGN:
+                require_assignee(conn, principal, role, project_hash, stage, request.assignee)
         actor = task_machine.Actor(principal.username, may_override=may_override(role))
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = task_machine.apply_actions(
             workflow, project_hash, stage_uuid, states, requests, actor
+        )
+        require_complete(
+            conn,
+            project_hash,
+            [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
         )
         return outcome, _apply(conn, store, project_hash, outcome, principal.username)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,25 +24,46 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
 from stagehook import __version__
-from stagehook.api.deps import get_store
+from stagehook.api.deps import SAFE_METHODS, get_store
 from stagehook.api.errors import describe_validation, problem
-from stagehook.errors import Forbidden, InvalidInput, NotFound, StagehookError, Unauthorized
+from stagehook.errors import (
+    Forbidden,
+    InvalidInput,
+    StagehookError,
+    TooManyRequests,
+    Unauthorized,
+)
+from stagehook.inputs import check_text
+from stagehook.store import sessions
 from stagehook.store.access import Principal, require_admin
 from stagehook.store.context import Store
 from stagehook.store.outbox.records import DeliveryStatus
-from stagehook.store.users import get_user
 
 M = TypeVar("M", bound=BaseModel)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: How many items a pick list offers; a deployment with more picks by hash through the API.
 CHOICES = 500
-#: Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
-SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+
+
+def content_security_policy(
+    media_origins: Sequence[str] = (), *, style_attributes: bool = False
+) -> str:
+    """Pages only load what stagehook serves itself; nothing inline runs, nothing frames us.
+
+    The labeling editor also shows images from the configured media origins, and lets
+    its vendored annotation library colour shapes through ``style`` attributes (no
+    ``<style>`` elements, no scripts: ``style-src-attr`` only).
+    """
+    images = " ".join(["'self'", "data:", "blob:", *media_origins])
+    attributes = " style-src-attr 'unsafe-inline';" if style_attributes else ""
+    return (
+        f"default-src 'self'; img-src {images}; style-src 'self';{attributes} script-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    )
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": content_security_policy(),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -89,6 +110,13 @@ def validated(model: type[M], data: Any) -> M:
 
 
 def _error_response(request: Request, exc: StagehookError) -> Response:
+    response = _error_body(request, exc)
+    if isinstance(exc, TooManyRequests):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
+
+
+def _error_body(request: Request, exc: StagehookError) -> Response:
     if isinstance(exc, SignInRequired):
         if wants_json(request):
             return problem(401, exc.code, exc.message)
@@ -137,42 +165,68 @@ def csrf_token(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    """Every unsafe request carries the session's token, as a form field or a header."""
+    """Every unsafe request carries the session's token, as a form field or a header.
+
+    Form fields also pass the one text rule the API applies (no NUL, no lone surrogate),
+    so no form can store what the API would refuse.
+    """
     if request.method in SAFE_METHODS:
         return
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")
     content_type = request.headers.get("content-type", "")
-    if sent is None and content_type.startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        value = (await request.form()).get("csrf")
+    is_form = content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    form = await request.form() if is_form else None
+    if sent is None and form is not None:
+        value = form.get("csrf")
         sent = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
         raise Forbidden(
             "this form has expired or did not come from a stagehook page; "
             "reload the page and try again"
         )
+    for name, value in form.multi_items() if form is not None else ():
+        if isinstance(value, str):
+            check_text(value, f"the form field {name[:40]!r}")
 
 
-def sign_in(request: Request, principal: Principal) -> None:
+def client_address(request: Request) -> str | None:
+    """The peer, or the client a trusted proxy names (ProxyHeadersMiddleware did that)."""
+    return request.client.host if request.client else None
+
+
+def sign_in(request: Request, store: Store, principal: Principal, key_id: str | None) -> None:
+    """A fresh server-side session (and CSRF token): nothing of a previous one carries over."""
+    token = sessions.start_session(
+        store,
+        principal,
+        key_id=key_id,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     request.session.clear()
-    request.session["user_id"] = principal.user_id
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
+def sign_out(request: Request, store: Store) -> None:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        sessions.end_session(store, token)
+    request.session.clear()
+
+
 def signed_in(request: Request, store: Annotated[Store, Depends(get_store)]) -> Principal:
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, str):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         raise SignInRequired("sign in first")
-    try:
-        with store.db.read() as conn:
-            principal = get_user(conn, user_id)
-    except NotFound as exc:
+    resolved = sessions.resolve_session(store, token)
+    if resolved is None:
         request.session.clear()
-        raise SignInRequired("your account no longer exists") from exc
-    request.state.user = principal
-    return principal
+        raise SignInRequired("your session has ended; sign in again")
+    request.state.user = resolved.principal
+    request.state.session_id = resolved.session_id
+    return resolved.principal
 
 
 def signed_in_admin(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
 from stagehook.errors import InvalidInput, StagehookError
-from stagehook.store import datasets, projects, users, workflow_templates
+from stagehook.inputs import decode_json
+from stagehook.store import datasets, ontologies, projects, users, workflow_templates
 from stagehook.store.access import Role, require_project_role
 from stagehook.web.common import (
     CHOICES,
@@ -50,9 +50,11 @@ def _new_page(
     template_hash: str = "",
     workflow: dict[str, Any] | None = None,
     dataset_hashes: list[str] | None = None,
+    ontology_hash: str = "",
     error: str | None = None,
 ) -> Response:
     owned, _ = datasets.list_datasets(store, user, CHOICES, None)
+    known, _ = ontologies.list_ontologies(store, CHOICES, None)
     tpls, _ = workflow_templates.list_templates(store, CHOICES, None)
     choices: list[dict[str, Any]] = [
         {"template_hash": "", "title": "From scratch", "workflow": starter_workflow()}
@@ -74,6 +76,8 @@ def _new_page(
         chosen=chosen,
         title=title,
         picked=set(dataset_hashes or []),
+        ontologies=known,
+        ontology_hash=ontology_hash,
         error=error,
         editor=config,
     )
@@ -93,23 +97,27 @@ def create(
     template_hash: Text = "",
     workflow: Annotated[str, Form(max_length=1_000_000)] = "",
     dataset_hash: Annotated[list[str] | None, Form()] = None,
+    ontology_hash: Text = "",
 ) -> Response:
     """An edited graph is sent whole; an untouched template is referenced by its hash."""
     picked = dataset_hash or []
     edited: dict[str, Any] | None = None
     try:
         if workflow.strip():
-            try:
-                edited = json.loads(workflow)
-            except ValueError as exc:
-                raise InvalidInput("the workflow from the editor is not valid JSON") from exc
+            edited = decode_json(workflow, "the workflow from the editor")
         if not title.strip():
             raise InvalidInput("give the project a title")
         graph = validated(Workflow, edited) if edited is not None else None
         if graph is None and not template_hash:
             graph = validated(Workflow, starter_workflow())
         created = projects.create_project(
-            store, user, title.strip(), picked, graph, None if graph else template_hash
+            store,
+            user,
+            title.strip(),
+            picked,
+            graph,
+            None if graph else template_hash,
+            ontology_hash or None,
         )
     except StagehookError as exc:
         return _new_page(
@@ -121,6 +129,7 @@ def create(
             template_hash=template_hash,
             workflow=edited,
             dataset_hashes=picked,
+            ontology_hash=ontology_hash,
             error=exc.message,
         )
     flash(request, f"Project {created['title']} created.")

@@ -7,16 +7,21 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
+from stagehook.api.schemas import LabelRowPut
 from stagehook.errors import InvalidInput, NotFound, StagehookError
+from stagehook.inputs import decode_json
 from stagehook.store import labels, projects, tasks
 from stagehook.store.access import require_project_role
+from stagehook.web.annotate import workbench_config
 from stagehook.web.common import (
     StoreDep,
     WebUser,
     back,
+    content_security_policy,
     flash,
     render,
     same_site_path,
+    validated,
     web_router,
 )
 from stagehook.workflow.stages import Action, StageType, TaskStatus
@@ -156,7 +161,8 @@ def _task_page(
     stage = _stage(project, task["stage_uuid"])
     row = labels.get_label_row(store, project_hash, task["label_hash"])
     titles = {s["uuid"]: s["title"] for s in project["workflow"]["stages"]}
-    return render(
+    final = TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED)
+    response = render(
         request,
         "task.html",
         status=status,
@@ -165,13 +171,19 @@ def _task_page(
         task=task,
         stage=stage,
         row=row,
-        draft=draft if draft is not None else json.dumps(row["labels"], indent=2),
+        draft=draft if draft is not None else json.dumps(row["labels"]),
         error=error,
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,
         actions=action_buttons(stage["stage_type"]),
-        final=TaskStatus(task["status"]) in (TaskStatus.COMPLETED, TaskStatus.ARCHIVED),
+        final=final,
+        workbench=workbench_config(store, project, stage, task, user, role, final),
     )
+    origins = store.settings.media_origins
+    response.headers["content-security-policy"] = content_security_policy(
+        origins, style_attributes=True
+    )
+    return response
 
 
 @router.post("/projects/{project_hash}/tasks/{task_uuid}/labels")
@@ -181,20 +193,25 @@ def save_labels(
     task_uuid: str,
     store: StoreDep,
     user: WebUser,
-    version: Annotated[int, Form(ge=0)],
+    version: Annotated[str, Form(max_length=40)],
     labels_json: Annotated[str, Form(max_length=900_000)],
 ) -> Response:
-    """Labels are a JSON object; a stale ``version`` is refused (someone saved meanwhile)."""
-    require_project_role(store, user, project_hash)
+    """Labels are a JSON object; a stale ``version`` is refused (someone saved meanwhile).
+
+    The form is checked by the API's own rules: the JSON layer, then ``LabelRowPut``.
+    """
+    role = require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     try:
-        try:
-            parsed = json.loads(labels_json or "{}")
-        except ValueError as exc:
-            raise InvalidInput(f"labels are not valid JSON: {exc}") from exc
+        parsed = decode_json(labels_json or "{}", "the labels")
         if not isinstance(parsed, dict):
             raise InvalidInput('labels must be a JSON object, like {"objects": []}')
-        labels.put_label_row(store, project_hash, task["label_hash"], parsed, version)
+        if not version.strip().isdigit():
+            raise InvalidInput("version: reload the task; the form's version is not a number")
+        body = validated(LabelRowPut, {"labels": parsed, "version": int(version)})
+        labels.put_label_row(
+            store, project_hash, task["label_hash"], body.labels, body.version, (user, role)
+        )
     except StagehookError as exc:
         return _task_page(
             request,

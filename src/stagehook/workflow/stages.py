@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class StageType(StrEnum):
@@ -55,6 +55,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class WebhookSpec(_Frozen):
     url: str = Field(min_length=1, max_length=2048)
 
@@ -62,7 +66,8 @@ class WebhookSpec(_Frozen):
 class Pathway(_Frozen):
     name: str = Field(min_length=1, max_length=200)
     destination_uuid: str = Field(min_length=1, max_length=64)
-    percentage: int | None = Field(default=None, ge=0, le=100)
+    #: Only router branches carry one; the JSON leaves it out elsewhere.
+    percentage: StrictInt | None = Field(default=None, ge=0, le=100, exclude_if=_unset)
 
 
 class Stage(_Frozen):
@@ -70,7 +75,8 @@ class Stage(_Frozen):
     title: str = Field(min_length=1, max_length=200)
     stage_type: StageType
     pathways: tuple[Pathway, ...] = ()
-    webhook: WebhookSpec | None = None
+    #: Only stages with a webhook carry one; the JSON leaves it out elsewhere.
+    webhook: WebhookSpec | None = Field(default=None, exclude_if=_unset)
 
     def pathway(self, name: str) -> Pathway | None:
         return next((p for p in self.pathways if p.name == name), None)

@@ -57,6 +57,8 @@ class ActionRequest:
     task_uuid: str
     action: Action
     assignee: str | None = None
+    #: A reviewer's note (why a task is rejected); kept in the task's history.
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Transition:
     before: TaskState
     after: TaskState
     action: str
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def apply_actions(
             after = replace(task, status=TaskStatus.RELEASED, assignee=None)
         else:  # SKIP
             after = replace(task, status=TaskStatus.SKIPPED, assignee=None)
-        transitions.append(Transition(task, after, request.action.value))
+        transitions.append(Transition(task, after, request.action.value, request.comment))
 
     events: list[EventIntent] = []
     if submitted and stage.webhook is not None:

@@ -8,19 +8,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from stagehook.api.deps import Cursor, Limit, ManagerRole, ProjectRole, StoreDep
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import DeliveriesPage, DeliveryDetailPublic
 from stagehook.api.schemas import epoch
-from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED
+from stagehook.events import EVENT_TYPES
 from stagehook.store.context import MAX_ID
 from stagehook.store.outbox import log
 from stagehook.store.outbox.records import DeliveryStatus
 
-router = APIRouter(prefix="/projects/{project_hash}", tags=["deliveries"])
+router = APIRouter(
+    prefix="/projects/{project_hash}", tags=["deliveries"], route_class=DocumentedRoute
+)
 
 DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
-EventType = Annotated[str | None, Query(pattern=f"^({TASK_SUBMITTED}|{TASK_COMPLETED})$")]
+EventType = Annotated[str | None, Query(pattern=f"^({'|'.join(EVENT_TYPES)})$")]
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", response_model=DeliveriesPage)
 def list_deliveries(
     project_hash: str,
     store: StoreDep,
@@ -47,14 +51,14 @@ def list_deliveries(
     return {"deliveries": page, "next_cursor": next_cursor}
 
 
-@router.get("/deliveries/{delivery_id}")
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetailPublic)
 def get_delivery(
     project_hash: str, delivery_id: DeliveryId, store: StoreDep, _: ProjectRole
 ) -> dict[str, Any]:
     return log.get_delivery(store, project_hash, delivery_id)
 
 
-@router.post("/deliveries/{delivery_id}/retry")
+@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryDetailPublic)
 def retry_delivery(
     project_hash: str, delivery_id: DeliveryId, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from fastapi import APIRouter
 
 from stagehook import __version__
 from stagehook.api.deps import StoreDep
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import MetaPublic
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], route_class=DocumentedRoute)
 
 
 def meta_document(store: StoreDep) -> dict[str, Any]:
@@ -23,6 +25,6 @@ def meta_document(store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.get("/meta")
+@router.get("/meta", response_model=MetaPublic)
 def meta(store: StoreDep) -> dict[str, Any]:
     return meta_document(store)

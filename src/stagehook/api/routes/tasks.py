@@ -7,15 +7,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from stagehook.api.deps import CurrentUser, Cursor, Limit, ProjectAdminRole, ProjectRole, StoreDep
+from stagehook.api.errors import error_responses
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import (
+    ActionsAppliedPublic,
+    LabelRowPublic,
+    TaskDetailPublic,
+    TaskMovedPublic,
+    TasksPage,
+)
 from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
 from stagehook.store import labels, tasks
 from stagehook.workflow.stages import TaskStatus
 from stagehook.workflow.task_machine import ActionRequest
 
-router = APIRouter(prefix="/projects/{project_hash}", tags=["tasks"])
+router = APIRouter(prefix="/projects/{project_hash}", tags=["tasks"], route_class=DocumentedRoute)
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TasksPage)
 def list_tasks(
     project_hash: str,
     store: StoreDep,
@@ -36,14 +45,16 @@ def list_tasks(
     return {"tasks": page, "next_cursor": next_cursor}
 
 
-@router.get("/tasks/{task_uuid}")
+@router.get("/tasks/{task_uuid}", response_model=TaskDetailPublic)
 def get_task(project_hash: str, task_uuid: str, store: StoreDep, _: ProjectRole) -> dict[str, Any]:
     task = tasks.get_task(store, project_hash, task_uuid)
     task["history"] = tasks.task_history_of(store, project_hash, task_uuid)
     return task
 
 
-@router.post("/tasks/{task_uuid}/move")
+@router.post(
+    "/tasks/{task_uuid}/move", response_model=TaskMovedPublic, responses=error_responses(409)
+)
 def move_task(
     project_hash: str,
     task_uuid: str,
@@ -56,7 +67,12 @@ def move_task(
     return {"task": task, "event_uids": uids}
 
 
-@router.post("/workflow/stages/{stage_uuid}/actions")
+@router.post(
+    "/workflow/stages/{stage_uuid}/actions",
+    response_model=ActionsAppliedPublic,
+    # 403: an annotator acts at Annotate stages only, a reviewer at Review stages
+    responses=error_responses(403, 409),
+)
 def stage_actions(
     project_hash: str,
     stage_uuid: str,
@@ -65,20 +81,30 @@ def stage_actions(
     user: CurrentUser,
     role: ProjectRole,
 ) -> dict[str, Any]:
-    requests = [ActionRequest(a.task_uuid, a.action, a.assignee) for a in body.actions]
+    requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
     changed, uids = tasks.apply_stage_actions(store, project_hash, stage_uuid, requests, user, role)
     return {"tasks": changed, "event_uids": uids}
 
 
-@router.get("/label-rows/{label_hash}")
+@router.get("/label-rows/{label_hash}", response_model=LabelRowPublic)
 def get_label_row(
     project_hash: str, label_hash: str, store: StoreDep, _: ProjectRole
 ) -> dict[str, Any]:
     return labels.get_label_row(store, project_hash, label_hash)
 
 
-@router.put("/label-rows/{label_hash}")
+@router.put(
+    "/label-rows/{label_hash}", response_model=LabelRowPublic, responses=error_responses(409)
+)
 def put_label_row(
-    project_hash: str, label_hash: str, body: LabelRowPut, store: StoreDep, _: ProjectRole
+    project_hash: str,
+    label_hash: str,
+    body: LabelRowPut,
+    store: StoreDep,
+    user: CurrentUser,
+    role: ProjectRole,
 ) -> dict[str, Any]:
-    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version)
+    """Who may edit labels depends on where the task rests (docs/security.md)."""
+    return labels.put_label_row(
+        store, project_hash, label_hash, body.labels, body.version, (user, role)
+    )

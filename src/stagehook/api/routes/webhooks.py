@@ -7,28 +7,37 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from stagehook.api.deps import ManagerRole, StoreDep
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import (
+    RequeuedPublic,
+    WebhookPublic,
+    WebhooksPublic,
+    WebhookTestPublic,
+)
 from stagehook.api.schemas import RecoverIn, WebhookPut, epoch
 from stagehook.delivery.testsend import send_test_event
 from stagehook.store import webhooks
 
-router = APIRouter(prefix="/projects/{project_hash}", tags=["webhooks"])
+router = APIRouter(
+    prefix="/projects/{project_hash}", tags=["webhooks"], route_class=DocumentedRoute
+)
 
 _WEBHOOK = "/workflow/stages/{stage_uuid}/webhook"
 
 
-@router.get("/webhooks")
+@router.get("/webhooks", response_model=WebhooksPublic)
 def list_webhooks(project_hash: str, store: StoreDep, _: ManagerRole) -> dict[str, Any]:
     return {"webhooks": webhooks.list_project_webhooks(store, project_hash)}
 
 
-@router.put(_WEBHOOK)
+@router.put(_WEBHOOK, response_model=WebhookPublic)
 def put_webhook(
     project_hash: str, stage_uuid: str, body: WebhookPut, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return webhooks.set_stage_webhook(store, project_hash, stage_uuid, body.url)
 
 
-@router.get(_WEBHOOK)
+@router.get(_WEBHOOK, response_model=WebhookPublic)
 def get_webhook(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
@@ -41,28 +50,28 @@ def delete_webhook(project_hash: str, stage_uuid: str, store: StoreDep, _: Manag
     return Response(status_code=204)
 
 
-@router.post(_WEBHOOK + "/rotate-secret")
+@router.post(_WEBHOOK + "/rotate-secret", response_model=WebhookPublic)
 def rotate_secret(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return webhooks.rotate_secret(store, project_hash, stage_uuid)
 
 
-@router.post(_WEBHOOK + "/enable")
+@router.post(_WEBHOOK + "/enable", response_model=WebhookPublic)
 def enable_webhook(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return webhooks.set_enabled(store, project_hash, stage_uuid, True)
 
 
-@router.post(_WEBHOOK + "/disable")
+@router.post(_WEBHOOK + "/disable", response_model=WebhookPublic)
 def disable_webhook(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
     return webhooks.set_enabled(store, project_hash, stage_uuid, False)
 
 
-@router.post(_WEBHOOK + "/recover")
+@router.post(_WEBHOOK + "/recover", response_model=RequeuedPublic)
 def recover_failed(
     project_hash: str, stage_uuid: str, body: RecoverIn, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
@@ -70,7 +79,7 @@ def recover_failed(
     return {"requeued": count}
 
 
-@router.post(_WEBHOOK + "/test")
+@router.post(_WEBHOOK + "/test", response_model=WebhookTestPublic)
 async def test_webhook(
     project_hash: str, stage_uuid: str, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:

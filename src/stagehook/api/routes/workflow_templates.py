@@ -7,32 +7,42 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from stagehook.api.deps import AdminUser, CurrentUser, Cursor, Limit, StoreDep
-from stagehook.api.schemas import TemplateCreate
+from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import WorkflowTemplatePublic, WorkflowTemplatesPage
+from stagehook.api.schemas import TemplateCreate, TemplateUpdate
 from stagehook.store import workflow_templates
 
-router = APIRouter(prefix="/workflow-templates", tags=["workflow templates"])
+router = APIRouter(
+    prefix="/workflow-templates", tags=["workflow templates"], route_class=DocumentedRoute
+)
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "seq"}
-
-
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=WorkflowTemplatePublic)
 def create_template(body: TemplateCreate, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return _public(workflow_templates.create_template(store, body.title, body.workflow))
+    return workflow_templates.create_template(store, body.title, body.workflow, body.ontology_hash)
 
 
-@router.get("")
+@router.get("", response_model=WorkflowTemplatesPage)
 def list_templates(
     store: StoreDep, _: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     page, next_cursor = workflow_templates.list_templates(store, limit, cursor)
-    return {"workflow_templates": [_public(r) for r in page], "next_cursor": next_cursor}
+    return {"workflow_templates": page, "next_cursor": next_cursor}
 
 
-@router.get("/{template_hash}")
+@router.get("/{template_hash}", response_model=WorkflowTemplatePublic)
 def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
-    return _public(workflow_templates.get_template(store, template_hash))
+    return workflow_templates.get_template(store, template_hash)
+
+
+@router.put("/{template_hash}", response_model=WorkflowTemplatePublic)
+def update_template(
+    template_hash: str, body: TemplateUpdate, store: StoreDep, _: CurrentUser
+) -> dict[str, Any]:
+    """Replace the title, the workflow and the ontology; projects made from it keep theirs."""
+    return workflow_templates.update_template(
+        store, template_hash, body.title, body.workflow, body.ontology_hash
+    )
 
 
 @router.delete("/{template_hash}", status_code=204)

@@ -46,6 +46,11 @@ document.addEventListener("change", (event) => {
   for (const box of all.form?.querySelectorAll('input[name="task"]') ?? []) box.checked = all.checked;
 });
 
+// Colour swatches (ontology colours) are set through the CSSOM: the CSP allows no inline styles.
+for (const swatch of document.querySelectorAll(".swatch[data-color]")) {
+  swatch.style.background = swatch.dataset.color;
+}
+
 // Pages with deliveries in flight reload themselves until nothing is pending, unless
 // the person is busy with a field.
 const refresh = document.querySelector("[data-autorefresh]");

@@ -2,7 +2,7 @@
 seq; the authentication epoch that access changes bump
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-29
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

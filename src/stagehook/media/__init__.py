@@ -1,0 +1,1 @@
+"""Uploaded images: sniffing, content-addressed storage and streamed multipart uploads."""
