@@ -173,6 +173,8 @@ class TaskHistoryPublic(BaseModel):
     to_stage: str
     from_status: TaskStatus | None
     to_status: TaskStatus
+    #: a reviewer's note given with the action (why a task was rejected)
+    comment: str | None = None
 
 
 class TaskDetailPublic(TaskPublic):
