@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from stagehook import cli_labels
 from stagehook.config import Settings
@@ -32,23 +28,14 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
-class _GracefulServer(uvicorn.Server):
-    """Stop on SIGTERM/SIGINT after the dispatcher drained, and exit 0.
-
-    (uvicorn re-raises the signal after its shutdown, which ends the process with -15.)
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self.handle_exit)
-        yield
-
-
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="address to listen on", envvar="STAGEHOOK_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="port to listen on (0: any free port)", envvar="STAGEHOOK_PORT")
+    ] = 8000,
     data_dir: DataDir = None,
     dispatcher: Annotated[
         bool,
@@ -59,11 +46,50 @@ def serve(
     ] = True,
 ) -> None:
     """Run the API, the web UI and the delivery dispatcher in one process."""
+    from stagehook import serving
+    from stagehook.connection import remove_server_file, write_server_file
     from stagehook.server import build_server_app
 
-    application = build_server_app(_settings(data_dir), embedded_dispatcher=dispatcher)
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
-    _GracefulServer(config).run()
+    settings = _settings(data_dir)
+    application = build_server_app(settings, embedded_dispatcher=dispatcher)
+
+    def ready(url: str) -> None:
+        write_server_file(settings.data_dir, url)
+        typer.echo(f"stagehook: listening on {url} (data dir {settings.data_dir})", err=True)
+
+    try:
+        # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES (the app does it).
+        serving.run(application, host, port, ready, log_level="info", proxy_headers=False)
+    finally:
+        remove_server_file(settings.data_dir)
+
+
+@app.command()
+def url(
+    data_dir: DataDir = None,
+    api: Annotated[bool, typer.Option("--api", help="print the REST API's base URL")] = False,
+) -> None:
+    """Print the URL of the server running on this data dir (or $STAGEHOOK_URL)."""
+    from stagehook.connection import NotConfigured, base_url
+
+    try:
+        found = base_url(_settings(data_dir))
+    except NotConfigured as error:
+        typer.echo(f"stagehook: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(found + "/api/v1" if api else found)
+
+
+@app.command()
+def key(data_dir: DataDir = None) -> None:
+    """Print the admin API key of this data dir (or $STAGEHOOK_API_KEY)."""
+    from stagehook.connection import NotConfigured, api_key
+
+    try:
+        typer.echo(api_key(_settings(data_dir)))
+    except NotConfigured as error:
+        typer.echo(f"stagehook: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -89,13 +115,14 @@ def listen(
     port: Annotated[int, typer.Option(help="port to listen on")] = 9000,
 ) -> None:
     """Receive webhooks locally: verify each signature and print the event."""
-    import uvicorn
     from rich.console import Console
 
+    from stagehook import serving
     from stagehook.events import TaskCompletedEvent, TaskSubmittedEvent
     from stagehook.receiver import webhook_app
 
-    console = Console()
+    # Never wrap: a line piped to a file or a log collector stays one line.
+    console = Console(soft_wrap=True)
 
     def show(event: TaskSubmittedEvent | TaskCompletedEvent) -> None:
         console.print(
@@ -104,8 +131,29 @@ def listen(
         )
         console.print_json(event.payload.model_dump_json())
 
-    console.print(f"listening on http://{host}:{port}/ (signatures verified)")
-    uvicorn.run(webhook_app(secret, show), host=host, port=port, log_level="warning")
+    def ready(url: str) -> None:
+        console.print(f"listening on {url}/ (signatures verified)")
+
+    serving.run(webhook_app(secret, show), host, port, ready, log_level="warning")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    stay: Annotated[
+        bool | None,
+        typer.Option(
+            "--stay/--no-stay",
+            help="keep the server it started running afterwards (default: on a terminal)",
+        ),
+    ] = None,
+) -> None:
+    """Sample project, webhooks to a built-in verifying listener, one task to Complete."""
+    from rich.console import Console
+
+    from stagehook.demo import run
+
+    raise typer.Exit(run(_settings(data_dir), Console(soft_wrap=True), stay=stay))
 
 
 @app.command()
@@ -120,6 +168,30 @@ def migrate(data_dir: DataDir = None) -> None:
 
 app.command("import")(cli_labels.import_images)
 app.command("export")(cli_labels.export_labels)
+
+
+@app.command()
+def rekey(
+    data_dir: DataDir = None,
+    print_new_key: Annotated[
+        bool, typer.Option("--print-new-key", help="only print a fresh key for the setting")
+    ] = False,
+) -> None:
+    """Re-encrypt the webhook signing secrets under a new secret key."""
+    from cryptography.fernet import Fernet
+
+    if print_new_key:
+        typer.echo(Fernet.generate_key().decode())
+        return
+    from stagehook.runtime import open_store
+    from stagehook.store.secret_box import rekey as rekey_secrets
+
+    store = open_store(_settings(data_dir))
+    try:
+        changed = rekey_secrets(store)
+    finally:
+        store.db.dispose()
+    typer.echo(f"re-encrypted {changed} webhook secret(s) under the new key")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     db_pool_size: int = 10
     session_secret: str | None = None
+    #: A browser session ends after this long without a request ...
+    session_idle_timeout: float = Field(default=8 * 3600, gt=0)
+    #: ... and this long after sign-in, however active.
+    session_absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
+    #: Always mark the session cookie ``Secure`` (else only for https requests).
+    cookie_secure: bool = False
+    #: Proxies (addresses or CIDRs) whose X-Forwarded-Proto / X-Forwarded-For we believe.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Sign-in throttle: failures allowed per username / per client address per window.
+    signin_max_failures_per_user: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+    signin_window_seconds: float = Field(default=900, gt=0)
+    #: Key that encrypts webhook signing secrets at rest (urlsafe base64 of 32 bytes);
+    #: unset, one is generated into ``<data_dir>/secret-key`` on first start.
+    secret_key: str | None = None
 
     #: Uploaded images live here, content-addressed (default: ``<data_dir>/media``); a
     #: volume shared by every API host when there are several.
@@ -78,12 +93,14 @@ class Settings(BaseSettings):
     #: from: data units added by URI must point there, and the UI's CSP allows them.
     media_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("egress_cidrs", "allowed_target_networks", "media_origins", mode="before")
+    @field_validator(
+        "egress_cidrs", "allowed_target_networks", "media_origins", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _csv_list(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("allowed_target_networks")
+    @field_validator("allowed_target_networks", "trusted_proxies")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for net in value:

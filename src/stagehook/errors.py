@@ -63,6 +63,17 @@ class Forbidden(StagehookError):
     status = 403
 
 
+class TooManyRequests(StagehookError):
+    """Throttled: ``retry_after`` seconds until another try can succeed."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(StagehookError):
     code = "unavailable"
     status = 503

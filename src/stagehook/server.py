@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from stagehook.api.app import Service, create_app
 from stagehook.api.errors import BodyLimit
+from stagehook.api.json_body import JsonBodyGuard
+from stagehook.api.methods import HeadAsGet
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.delivery.dispatcher import embedded
@@ -24,6 +26,9 @@ def build_server_app(
     services: list[Service] = [embedded] if embedded_dispatcher else []
     app = create_app(store, services)
     install_ui(app, settings)
+    # One set of input rules for every JSON body (API and UI alike), before any route.
+    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(HeadAsGet)
     # Added last, so it runs first: an oversized body never reaches a session or a route.
     app.add_middleware(BodyLimit)
     return app

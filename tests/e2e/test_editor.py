@@ -154,24 +154,50 @@ def test_the_editor_makes_templates_and_new_projects(
     ui.close_popup(page)
     page.get_by_role("button", name="Save template").click()
     expect(page.get_by_role("heading", name="Label only", level=1)).to_be_visible()
-    expect(page.get_by_role("button", name="Save as new template")).to_be_visible()
     shot("template")
     [template] = api.request("GET", "/workflow-templates")["workflow_templates"]
     assert [s["title"] for s in template["workflow"]["stages"]] == ["Start", "Label", "Complete"]
+
+    # Edited in place with Save (from the stage's pop-up), no copies pile up.
+    page.get_by_label("Title", exact=True).first.fill("Label only v2")
+    ui.open_stage(page, "Label").get_by_label("Title").fill("Draw boxes")
+    ui.save_workflow(page)
+    expect(page.get_by_role("heading", name="Label only v2", level=1)).to_be_visible()
+    ui.close_popup(page)
+    [template] = api.request("GET", "/workflow-templates")["workflow_templates"]
+    assert template["title"] == "Label only v2"
+    assert [s["title"] for s in template["workflow"]["stages"]][1] == "Draw boxes"
+    # "Save as new" keeps this one and adds another.
+    page.get_by_label("Title", exact=True).first.fill("Label only copy")
+    page.get_by_role("button", name="Save as new").click()
+    expect(page.get_by_role("heading", name="Label only copy", level=1)).to_be_visible()
+    titles = [t.title for t in api.iter_templates()]
+    assert titles == ["Label only v2", "Label only copy"]
+    page.goto(f"/templates/{template['template_hash']}")
 
     # A new project from that template, edited (with a webhook) before it is created.
     page.goto("/projects/new")
     page.get_by_label("Title").fill("Clips")
     page.get_by_label("clips").check()
-    page.get_by_label("Start from").select_option(label="Label only (template)")
-    expect(ui.stage_node(page, "Label")).to_be_visible()
-    ui.set_webhook_url(page, "Label", "https://hooks.example.com/clips")
+    page.get_by_label("Start from").select_option(label="Label only v2 (template)")
+    expect(ui.stage_node(page, "Draw boxes")).to_be_visible()
+    ui.set_webhook_url(page, "Draw boxes", "https://hooks.example.com/clips")
     ui.close_popup(page)
     shot("new-project-edited")
     page.get_by_role("button", name="Create project").click()
     expect(page.get_by_role("heading", name="Clips", level=1)).to_be_visible()
     project_hash = page.url.rsplit("/", 1)[-1]
     stages = api.get_workflow(project_hash)["stages"]
-    label = next(s for s in stages if s["title"] == "Label")
+    label = next(s for s in stages if s["title"] == "Draw boxes")
     assert label["webhook"] == {"url": "https://hooks.example.com/clips"}
     assert dataset_hash in api.request("GET", f"/projects/{project_hash}")["dataset_hashes"]
+
+    # "Save as template" on the project offers to keep its webhooks.
+    page.goto(f"/projects/{project_hash}/workflow")
+    page.get_by_label("Template title").fill("Clips with hooks")
+    page.get_by_label("Keep the webhooks").check()
+    page.get_by_role("button", name="Save as template").click()
+    expect(page.get_by_role("heading", name="Clips with hooks", level=1)).to_be_visible()
+    kept = next(t for t in api.iter_templates() if t.title == "Clips with hooks")
+    hooked = next(s for s in kept.workflow["stages"] if s["title"] == "Draw boxes")
+    assert hooked["webhook"] == {"url": "https://hooks.example.com/clips"}

@@ -62,24 +62,18 @@ def test_task_from_annotate_to_complete_fires_both_webhooks(
         expect(annotate_row).to_contain_text("new 2")
         shot("overview")
 
-        # Set both webhooks with the seed's steps, then save once.
+        # The seed's steps, per stage: click the stage, the pencil under "Webhook", type the
+        # URL, Enter, Save (the pop-up's own Save: the pop-up covers the editor bar).
         page.get_by_role("link", name="Workflow").click()
         popup = ui.set_webhook_url(page, "Annotate", annotate_url)
         expect(popup.locator("[data-webhook-url]")).to_have_text(annotate_url)
         expect(popup).to_contain_text("Save the workflow to create this webhook's signing secret")
         shot("annotate-webhook-set")
-        ui.close_popup(page)
-        ui.set_webhook_url(page, "Complete", complete_url)
-        expect(page.locator("dialog[open] [data-webhook-url]")).to_have_text(complete_url)
-        ui.close_popup(page)
-        expect(page.locator("[data-status]")).to_have_text("Unsaved changes")
         ui.save_workflow(page)
         stored = {s["title"]: s.get("webhook") for s in api.get_workflow(project_hash)["stages"]}
         assert stored["Annotate"] == {"url": annotate_url}
-        assert stored["Complete"] == {"url": complete_url}
 
-        # After saving: reveal the secret and send a test event.
-        popup = ui.open_stage(page, "Annotate")
+        # Saved: the same pop-up now reveals the secret and sends a test event.
         popup.get_by_role("button", name="Reveal").click()
         secret = popup.locator("[data-secret]")
         expect(secret).to_have_text(re.compile(r"^whsec_[A-Za-z0-9+/=]+$"))
@@ -95,6 +89,14 @@ def test_task_from_annotate_to_complete_fires_both_webhooks(
         expect(secret).to_have_text(re.compile(r"^whsec_[A-Za-z0-9+/=]+$"))
         annotate_secret = secret.inner_text()
         ui.close_popup(page)
+
+        ui.set_webhook_url(page, "Complete", complete_url)
+        ui.save_workflow(page)
+        expect(page.locator("dialog[open] [data-webhook-url]")).to_have_text(complete_url)
+        expect(page.locator("[data-status]")).to_have_text(re.compile("Saved|All changes saved"))
+        ui.close_popup(page)
+        stored = {s["title"]: s.get("webhook") for s in api.get_workflow(project_hash)["stages"]}
+        assert stored["Complete"] == {"url": complete_url}
 
         # Drive a task: labels, assign to me, submit, all in the browser.
         page.get_by_role("link", name="Overview").click()

@@ -106,5 +106,5 @@ def test_user_list_is_paginated(api: Api) -> None:
         api.request("POST", "/users", json={"username": name})
     first = api.request("GET", "/users", params={"limit": 2})
     assert len(first["users"]) == 2 and first["next_cursor"]
-    names = [u["username"] for u in api.paginate("/users", "users", limit=2)]
+    names = [u["username"] for u in api.iter_users(page_size=2)]
     assert names == ["admin", "u1", "u2", "u3"]

@@ -13,8 +13,8 @@ from tests.support.workflows import ANNOTATE, REVIEW, basic_workflow
 @pytest.fixture
 def project(api: Api) -> dict[str, Any]:
     dataset_hash, _ = api.dataset_with_units(1)
-    project = api.create_project("p", [dataset_hash], workflow=basic_workflow())
-    project["task"] = api.tasks(project["project_hash"])[0]
+    project = api.create_project("p", [dataset_hash], workflow=basic_workflow()).model_dump()
+    project["task"] = api.tasks(project["project_hash"])[0].model_dump()
     project["dataset_hash"] = dataset_hash
     return project
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.processes import free_port, kill
+from tests.support.workflows import ANNOTATE, basic_workflow
 
 
 def env_without_stagehook() -> dict[str, str]:
@@ -81,3 +82,113 @@ def test_migrate_on_an_empty_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "migrations applied" in result.stdout
     assert (tmp_path / "d" / "stagehook.db").exists()
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "d" / "stagehook.db").stat().st_mode) == 0o600
+
+
+def test_rekey_command(tmp_path: Path) -> None:
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "stagehook", *args, "--data-dir", str(tmp_path / "d")],
+            env=env_without_stagehook(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert len(run("rekey", "--print-new-key").strip()) == 44
+    assert "re-encrypted 0 webhook secret(s)" in run("rekey")
+
+
+def test_data_dir_and_database_files_are_private_and_hold_no_clear_secret(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    old_umask = os.umask(0o022)
+    try:
+        proc, base = serve(data_dir, log)
+    finally:
+        os.umask(old_umask)
+    try:
+        key = (data_dir / "admin-api-key").read_text().strip()
+        headers = {"authorization": f"Bearer {key}"}
+        project = httpx.post(
+            f"{base}/api/v1/projects",
+            headers=headers,
+            json={
+                "title": "p",
+                "workflow": basic_workflow(annotate_webhook="https://example.com/h"),
+            },
+        ).json()
+        hook = httpx.get(
+            f"{base}/api/v1/projects/{project['project_hash']}/workflow/stages/{ANNOTATE}/webhook",
+            headers=headers,
+        ).json()
+        secret = hook["signing_secret"]
+        assert secret.startswith("whsec_")
+        modes = {
+            p.name: stat.S_IMODE(p.stat().st_mode)
+            for p in data_dir.iterdir()
+            if p.name.startswith("stagehook.db") or p.name == "secret-key"
+        }
+        assert modes == {
+            "stagehook.db": 0o600,
+            "stagehook.db-wal": 0o600,
+            "stagehook.db-shm": 0o600,
+            "secret-key": 0o600,
+        }
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        for name in ("stagehook.db", "stagehook.db-wal"):
+            assert secret.encode() not in (data_dir / name).read_bytes()
+    finally:
+        kill(proc, 15)
+    assert secret not in log.read_text()
+
+
+def test_listen_prints_one_line_per_event_when_piped(tmp_path: Path) -> None:
+    """Piped to a file or a log collector, nothing wraps: the timestamp stays on its line."""
+    from datetime import UTC, datetime
+
+    from stagehook.delivery.signing import build_headers
+    from stagehook.events import encode_event
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    port = free_port()
+    out = tmp_path / "listen.out"
+    with out.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stagehook", "listen", "--port", str(port), "--secret", secret],
+            env=env_without_stagehook(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        long_hash = "f" * 36
+        payload = {
+            "project_hash": long_hash,
+            "data_hashes": [long_hash],
+            "label_hashes": [long_hash],
+        }
+        now = datetime.now(UTC)
+        uid, body = encode_event(
+            event_type="task_submitted_event", payload=payload, source="stagehook", created=now
+        )
+        headers = build_headers([secret], uid, now, body, "test")
+        answer = httpx.post(f"http://127.0.0.1:{port}/", content=body, headers=headers)
+        assert answer.status_code == 204
+        deadline = time.monotonic() + 10
+        while uid not in out.read_text():
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+    finally:
+        kill(proc, 15)
+    [line] = [x for x in out.read_text().splitlines() if uid in x]
+    assert line.startswith("task_submitted_event uid=")
+    assert line.endswith(now.isoformat()), "the timestamp is on the event's own line"

@@ -249,7 +249,7 @@ def test_pagination_walks_every_task(api: Api) -> None:
     project_hash, _ = make_project(api, 7)
     first = api.request("GET", f"/projects/{project_hash}/tasks", params={"limit": 3})
     assert len(first["tasks"]) == 3 and first["next_cursor"]
-    seen = list(api.paginate(f"/projects/{project_hash}/tasks", "tasks", limit=3))
+    seen = list(api.iter_tasks(project_hash, page_size=3))
     assert len({t["task_uuid"] for t in seen}) == 7
 
 

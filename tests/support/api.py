@@ -26,6 +26,22 @@ class Api(Client):
         )
         return dataset["dataset_hash"], [u["data_hash"] for u in units]
 
+    def new_user(
+        self, username: str, *, password: str | None = None, is_admin: bool = False
+    ) -> dict[str, str]:
+        """A user with one API key: ``{user_id, username, key_id, api_key}``."""
+        body: dict[str, Any] = {"username": username, "is_admin": is_admin}
+        if password is not None:
+            body["password"] = password
+        user = self.request("POST", "/users", json=body)
+        key = self.request("POST", "/api-keys", json={"user_id": user["user_id"], "name": "k"})
+        return {
+            "user_id": user["user_id"],
+            "username": username,
+            "key_id": key["key_id"],
+            "api_key": key["api_key"],
+        }
+
 
 def user_key(api: Api, username: str, *, is_admin: bool = False) -> tuple[str, str]:
     user = api.request("POST", "/users", json={"username": username, "is_admin": is_admin})

@@ -55,5 +55,8 @@ def close_popup(page: Page) -> None:
 
 
 def save_workflow(page: Page) -> None:
-    page.get_by_role("button", name="Save", exact=True).click()
+    """Click Save: the open pop-up's (it covers the editor bar), else the editor bar's."""
+    popup = page.locator("dialog[open]")
+    scope = popup if popup.count() else page
+    scope.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("[data-status]")).to_have_text(re.compile("Saved|All changes saved"))

@@ -22,8 +22,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stagehook",  # the package itself: its version
         "stagehook.clock",
         "stagehook.config",
+        "stagehook.connection",
         "stagehook.errors",
         "stagehook.events",
+        "stagehook.inputs",
         "stagehook.webhook_secret",
         "stagehook.webhook_targets",
     ),
@@ -34,6 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stagehook.web",),
     (
         "stagehook.runtime",
+        "stagehook.serving",
+        "stagehook.demo",
         "stagehook.server",
         "stagehook.worker",
         "stagehook.cli",
@@ -46,7 +50,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: stagehook import. Of the layers only the top one (the ``listen`` command) uses them.
 APART: dict[str, frozenset[str]] = {
     "stagehook.receiver": frozenset({"stagehook.events"}),
-    "stagehook.client": frozenset(),
+    # Client.local() finds the server like ``stagehook url`` does.
+    "stagehook.client": frozenset({"stagehook.connection", "stagehook.config"}),
 }
 
 

@@ -158,13 +158,21 @@ def test_allowlist_from_meta() -> None:
     assert not allow.allows("198.51.100.16")
 
 
-@pytest.mark.parametrize(
-    "meta",
-    [{"deployment": "emea", "egress_cidrs": []}, {"deployment": "x"}, {"egress_cidrs": "1.2.3.4"}],
-)
-def test_allowlist_from_meta_refuses_nothing_to_enforce(meta: dict[str, object]) -> None:
+@pytest.mark.parametrize("meta", [{"deployment": "x"}, {"egress_cidrs": "1.2.3.4"}])
+def test_allowlist_from_meta_refuses_malformed_meta(meta: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Allowlist.from_meta(meta)
+
+
+def test_allowlist_from_a_default_deployment_lets_every_sender_through() -> None:
+    """No published egress addresses: the signature alone decides (or fail closed)."""
+    meta = {"deployment": "default", "egress_cidrs": []}
+    allow = Allowlist.from_meta(meta)
+    assert not allow.enforcing and "enforcing=False" in repr(allow)
+    assert allow.allows("127.0.0.1") and allow.allows("2001:db8::1")
+    assert not allow.allows("not an address")
+    with pytest.raises(ValueError, match="STAGEHOOK_EGRESS_CIDRS"):
+        Allowlist.from_meta(meta, required=True)
 
 
 # -------------------------------------------------------------------------------- ASGI

@@ -70,6 +70,9 @@ def create_app(store: Store, services: list[Service] | None = None) -> FastAPI:
         version=__version__,
         description="Annotation workflow server whose stages fire durable, signed webhooks.",
         lifespan=lifespan,
+        # Served by stagehook.web.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     errors.install(app)

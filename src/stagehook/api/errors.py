@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, Operationa
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stagehook.api.methods import with_allow
 from stagehook.config import MAX_BODY_BYTES
 from stagehook.errors import StagehookError
 
@@ -77,9 +78,12 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid_input", describe_validation(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        response = problem(exc.status_code, code, str(exc.detail))
+        if exc.status_code == 405:
+            return with_allow(app, request, response)
+        return response
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

@@ -57,6 +57,41 @@ class DataUnitsPage(Page):
     data_units: list[DataUnitPublic]
 
 
+# ------------------------------------------------------------------ uploads and ontologies
+class ProjectRef(BaseModel):
+    project_hash: str
+    title: str
+
+
+class OntologyPublic(BaseModel):
+    ontology_hash: str
+    title: str
+    description: str
+    structure: dict[str, Any]
+    created_at: float
+    last_edited_at: float
+    #: Projects labeling with this ontology (on single reads, create and update).
+    projects: list[ProjectRef] | None = None
+
+
+class OntologiesPage(Page):
+    ontologies: list[OntologyPublic]
+
+
+class UploadedUnitPublic(BaseModel):
+    data_hash: str
+    title: str
+    mime_type: str
+    width: int
+    height: int
+    sha256: str
+    size_bytes: int
+
+
+class UploadedUnitsPublic(BaseModel):
+    data_units: list[UploadedUnitPublic]
+
+
 # ------------------------------------------------------------------ workflow templates
 class WorkflowTemplatePublic(BaseModel):
     template_hash: str
@@ -249,6 +284,14 @@ class UserPublic(BaseModel):
 
 class UsersPage(Page):
     users: list[UserPublic]
+
+
+class UserActivePublic(BaseModel):
+    """A user after (de)activation: a deactivated one's sessions and keys are dead."""
+
+    user_id: str
+    username: str
+    active: bool
 
 
 class ApiKeyCreatedPublic(BaseModel):

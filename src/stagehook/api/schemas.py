@@ -6,8 +6,9 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from stagehook.labeling.ontology import Structure
 from stagehook.store.access import Role
 from stagehook.workflow.stages import Action, Workflow
 
@@ -64,8 +65,13 @@ class ProjectCreate(_In):
     ontology_hash: str | None = Field(default=None, max_length=64)
 
 
+class TemplateUpdate(TemplateCreate):
+    """``PUT`` replaces the title and the workflow."""
+
+
 class SaveAsTemplate(_In):
     title: str = Field(min_length=1, max_length=500)
+    keep_webhooks: bool = False
 
 
 class WebhookPut(_In):
@@ -102,12 +108,12 @@ class MoveIn(_In):
 
 class LabelRowPut(_In):
     labels: FiniteJson
-    version: int = Field(ge=0, le=2**31 - 1)
+    version: StrictInt = Field(ge=0, le=2**31 - 1)
 
 
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=200)
-    is_admin: bool = False
+    is_admin: StrictBool = False
     password: str | None = Field(default=None, min_length=8, max_length=200)
 
 
@@ -119,3 +125,9 @@ class ApiKeyCreate(_In):
 class MembershipPut(_In):
     user_id: str = Field(min_length=1, max_length=64)
     role: Role
+
+
+class OntologyIn(_In):
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=2000)
+    structure: Structure

@@ -15,6 +15,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
@@ -23,6 +24,7 @@ from stagehook.store.context import Store
 from stagehook.store.outbox import claim, record, workers
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
 from stagehook.store.outbox.retention import purge
+from stagehook.store.secret_box import secret_box
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ class Dispatcher:
 
     def _claim(self, batch: int, busy: dict[str, int]) -> list[Claimed]:
         with self.store.db.write() as conn:
-            return claim.claim_due(
+            claimed = claim.claim_due(
                 conn,
                 self.worker_id,
                 now=self.store.clock.now(),
@@ -123,6 +125,9 @@ class Dispatcher:
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
+        # Secrets are stored encrypted; they exist in clear only in memory, to sign.
+        box = secret_box(self.settings)
+        return [replace(c, secrets=tuple(box.open(s) for s in c.secrets)) for c in claimed]
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:

@@ -13,6 +13,7 @@ from stagehook.delivery.sender import Sender
 from stagehook.events import TASK_COMPLETED, TASK_SUBMITTED, encode_event
 from stagehook.store.context import Store
 from stagehook.store.projects_read import load_workflow
+from stagehook.store.secret_box import secret_box
 from stagehook.store.webhooks import require_webhook
 from stagehook.workflow.stages import StageType
 
@@ -46,7 +47,8 @@ async def send_test_event(store: Store, project_hash: str, stage_uuid: str) -> d
     )
     sender = Sender(store.settings)
     try:
-        headers = sender.headers([hook.secret], uid, body)
+        secret = secret_box(store.settings).open(hook.secret)
+        headers = sender.headers([secret], uid, body)
         result = await sender.send(hook.url, headers, body)
     finally:
         await sender.close()

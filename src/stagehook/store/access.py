@@ -12,11 +12,18 @@ from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Connection, exists, select, true
 
-from stagehook.errors import Forbidden, NotFound
+from stagehook.errors import Forbidden, InvalidInput, NotFound
 from stagehook.store.context import Store
-from stagehook.store.projects_read import project_row
-from stagehook.store.tables import datasets, memberships, project_datasets, projects
-from stagehook.workflow.stages import Stage, StageType
+from stagehook.store.projects_read import load_workflow, project_row
+from stagehook.store.tables import (
+    datasets,
+    memberships,
+    project_datasets,
+    projects,
+    tasks,
+    users,
+)
+from stagehook.workflow.stages import Stage, StageType, TaskStatus
 
 
 class Role(StrEnum):
@@ -137,3 +144,75 @@ def require_ontology_editor(principal: Principal, created_by: str) -> None:
 def visible_datasets(principal: Principal) -> ColumnElement[bool]:
     """The datasets a principal finds in lists (see ``may_use_dataset``)."""
     return true() if principal.is_admin else datasets.c.created_by == principal.user_id
+
+
+# ------------------------------------------------------------------ assigning tasks
+def require_assignee(
+    conn: Connection,
+    principal: Principal,
+    role: Role,
+    project_hash: str,
+    stage: Stage,
+    assignee: str | None,
+) -> None:
+    """Who may ASSIGN a task to whom (docs/security.md, "Assigning tasks").
+
+    Annotators and reviewers take tasks for themselves only; managers assign to an
+    active member of the project who may work at this stage.
+    """
+    if assignee is None or assignee == principal.username:
+        return
+    if role not in MANAGER_ROLES:
+        raise Forbidden(f"a {role.value} can assign tasks only to themselves, not to {assignee!r}")
+    row = conn.execute(
+        select(users.c.is_admin, users.c.disabled_at, memberships.c.role)
+        .outerjoin(
+            memberships,
+            (memberships.c.user_id == users.c.user_id)
+            & (memberships.c.project_hash == project_hash),
+        )
+        .where(users.c.username == assignee)
+    ).first()
+    if row is None or row.disabled_at is not None:
+        raise InvalidInput(f"there is no active user {assignee!r} to assign the task to")
+    their_role = Role(row.role) if row.role else (Role.ADMIN if row.is_admin else None)
+    if their_role is None:
+        raise InvalidInput(f"{assignee!r} is not a member of this project; add them first")
+    allowed = ROLE_STAGE_TYPES.get(their_role)
+    if allowed is not None and stage.stage_type not in allowed:
+        raise InvalidInput(
+            f"{assignee!r} is a {their_role.value} and cannot work at "
+            f"{stage.stage_type} stage {stage.title!r}"
+        )
+
+
+# ------------------------------------------------------------------ editing labels
+#: Who may change a task's labels where it rests (docs/security.md, "Editing labels").
+#: Managers may edit at every stage; a task that reached a final stage takes an admin.
+LABEL_EDITORS: dict[StageType, frozenset[Role]] = {
+    StageType.ANNOTATE: frozenset({Role.ADMIN, Role.TEAM_MANAGER, Role.ANNOTATOR}),
+    StageType.REVIEW: frozenset({Role.ADMIN, Role.TEAM_MANAGER, Role.REVIEWER}),
+    StageType.COMPLETE: frozenset({Role.ADMIN}),
+    StageType.ARCHIVE: frozenset({Role.ADMIN}),
+}
+
+
+def require_label_editor(
+    conn: Connection, principal: Principal, role: Role, project_hash: str, label_hash: str
+) -> None:
+    """Raise unless the principal may change this label row now (API and UI alike)."""
+    task = conn.execute(
+        select(tasks.c.stage_uuid, tasks.c.status, tasks.c.assignee).where(
+            tasks.c.project_hash == project_hash, tasks.c.label_hash == label_hash
+        )
+    ).first()
+    if task is None:
+        raise NotFound(f"label row {label_hash} does not exist in this project")
+    stage = load_workflow(conn, project_hash).stage(task.stage_uuid)
+    editors = LABEL_EDITORS.get(stage.stage_type, frozenset()) if stage else frozenset()
+    if role not in editors:
+        where = f"{stage.stage_type} stage {stage.title!r}" if stage else "its stage"
+        raise Forbidden(f"a {role.value} cannot change labels of a task at {where}")
+    held = task.status == TaskStatus.ASSIGNED and task.assignee not in (None, principal.username)
+    if held and role not in MANAGER_ROLES:
+        raise Forbidden(f"the task is assigned to {task.assignee}; only they can change its labels")

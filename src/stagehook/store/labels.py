@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from stagehook.errors import Conflict, NotFound
 from stagehook.labeling import rows
 from stagehook.labeling.validate import check_row
-from stagehook.store.access import Principal
+from stagehook.store.access import Principal, Role, require_label_editor
 from stagehook.store.context import Store
 from stagehook.store.ontologies import project_index
 from stagehook.store.tables import data_units, datasets, label_features, label_rows
@@ -117,14 +117,18 @@ def put_label_row(
     label_hash: str,
     labels: dict[str, Any],
     version: int,
-    principal: Principal | None = None,
+    editor: tuple[Principal, Role],
 ) -> dict[str, Any]:
     """Store labels if ``version`` is the current one; a stale version is a 409.
 
+    ``editor`` must be allowed to edit the task where it rests now (checked in the same
+    transaction, so a task that just moved on is not edited under its old stage's rule).
     With an ontology the row is checked first (422 naming the JSON path), then stored
     with names, colours and edit stamps filled in.
     """
+    principal, role = editor
     with store.db.write() as conn:
+        require_label_editor(conn, principal, role, project_hash, label_hash)
         current = _row(conn, project_hash, label_hash, lock=True)
         if current.version != version:
             raise Conflict(
@@ -134,9 +138,13 @@ def put_label_row(
         index = project_index(conn, project_hash)
         if index is not None:
             check_row(index, labels, current.data_hash)
-            user = principal.username if principal else "api"
             labels = rows.normalise(
-                index, labels, current.labels, current.data_hash, user, store.clock.now()
+                index,
+                labels,
+                current.labels,
+                current.data_hash,
+                principal.username,
+                store.clock.now(),
             )
             _index_features(conn, project_hash, label_hash, labels)
         result = conn.execute(

@@ -170,7 +170,11 @@ def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[st
         return workflow_json(conn, project_hash)
 
 
-def save_as_template(store: Store, project_hash: str, title: str) -> dict[str, Any]:
+def save_as_template(
+    store: Store, project_hash: str, title: str, *, keep_webhooks: bool = False
+) -> dict[str, Any]:
+    """A template of the live graph; with ``keep_webhooks`` it keeps the webhook URLs (projects
+    created from it get webhooks with fresh secrets)."""
     with store.db.read() as conn:
-        graph = load_workflow(conn, project_hash).with_webhooks({})
-    return create_template(store, title, graph)
+        graph = load_workflow(conn, project_hash)
+    return create_template(store, title, graph if keep_webhooks else graph.with_webhooks({}))

@@ -42,6 +42,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("password_hash", String(400)),
     Column("created_at", Double, nullable=False),
+    # A deactivated user keeps their history but can no longer sign in or use keys.
+    Column("disabled_at", Double),
 )
 
 api_keys = Table(
@@ -53,6 +55,35 @@ api_keys = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+)
+
+# Browser sessions, known to the server so they can end (sign-out, key revoke, ...).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", Hash, primary_key=True),
+    # sha256 of the cookie's token: a database dump does not hold usable sessions.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Hash, ForeignKey("users.user_id"), nullable=False),
+    # The API key the session was opened with, if any: revoking it ends the session.
+    Column("key_id", Hash, ForeignKey("api_keys.key_id")),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False),
+    Column("ended_at", Double),
+    Column("address", String(64)),
+    Column("user_agent", String(300)),
+    Index("ix_sessions_user", "user_id", "ended_at"),
+    Index("ix_sessions_key", "key_id"),
+)
+
+# Failed sign-ins, per username and per client address, for the sign-in throttle.
+signin_failures = Table(
+    "signin_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject", String(300), nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_signin_failures_subject", "subject", "at"),
 )
 
 datasets = Table(
@@ -202,8 +233,8 @@ webhooks = Table(
     Column("project_hash", Hash, ForeignKey("projects.project_hash"), nullable=False),
     Column("stage_uuid", Hash, nullable=False),
     Column("url", String(2048), nullable=False),
-    Column("secret", String(200), nullable=False),
-    Column("previous_secret", String(200)),
+    Column("secret", String(400), nullable=False),
+    Column("previous_secret", String(400)),
     Column("previous_secret_expires_at", Double),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", String(500)),

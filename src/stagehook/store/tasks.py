@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from stagehook.errors import NotFound
-from stagehook.store.access import Principal, Role, may_override, require_role_at_stage
+from stagehook.store.access import (
+    Principal,
+    Role,
+    may_override,
+    require_assignee,
+    require_role_at_stage,
+)
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox.write import write_events
@@ -210,6 +216,9 @@ def apply_stage_actions(
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
         require_role_at_stage(role, stage)
+        for request in requests:
+            if request.action == Action.ASSIGN:
+                require_assignee(conn, principal, role, project_hash, stage, request.assignee)
         actor = task_machine.Actor(principal.username, may_override=may_override(role))
         states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = task_machine.apply_actions(

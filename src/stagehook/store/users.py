@@ -17,6 +17,7 @@ from stagehook.store.credentials import (
     new_api_key,
     require_password_rules,
 )
+from stagehook.store.sessions import end_key_sessions, end_user_sessions
 from stagehook.store.tables import api_keys, memberships, projects, users
 
 
@@ -54,11 +55,19 @@ def list_users(store: Store) -> list[Principal]:
     return [_principal(r) for r in rows]
 
 
-def set_password(store: Store, user_id: str, password: str, *, current: str | None = None) -> None:
+def set_password(
+    store: Store,
+    user_id: str,
+    password: str,
+    *,
+    current: str | None = None,
+    keep_session: str | None = None,
+) -> None:
     """Set a user's password; with ``current``, only if it matches the one set now.
 
     People changing their own password pass ``current``; admins resetting one do not.
     An account without a password (the bootstrap admin) accepts any ``current``.
+    Every session of the user ends, except ``keep_session`` (the one making the change).
     """
     require_password_rules(password)
     with store.db.write() as conn:
@@ -76,6 +85,22 @@ def set_password(store: Store, user_id: str, password: str, *, current: str | No
             .where(users.c.user_id == user_id)
             .values(password_hash=hash_password(password))
         )
+        end_user_sessions(conn, user_id, store.clock.now(), keep=keep_session)
+
+
+def set_active(store: Store, user_id: str, active: bool) -> Principal:
+    """Deactivate (sessions end, keys stop working, history stays) or reactivate a user."""
+    now = store.clock.now()
+    with store.db.write() as conn:
+        user = get_user(conn, user_id)
+        conn.execute(
+            update(users)
+            .where(users.c.user_id == user_id)
+            .values(disabled_at=None if active else now)
+        )
+        if not active:
+            end_user_sessions(conn, user_id, now)
+    return user
 
 
 def list_api_keys(store: Store) -> list[dict[str, Any]]:
@@ -94,12 +119,15 @@ def list_api_keys(store: Store) -> list[dict[str, Any]]:
 
 
 def revoke_api_key(store: Store, key_id: str) -> None:
+    """The key stops working, and so does every browser session opened with it."""
+    now = store.clock.now()
     with store.db.write() as conn:
         result = conn.execute(
             update(api_keys)
             .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=store.clock.now())
+            .values(revoked_at=now)
         )
+        end_key_sessions(conn, key_id, now)
     if result.rowcount == 0:
         raise NotFound(f"API key {key_id} does not exist or is already revoked")
 
@@ -134,16 +162,25 @@ def create_api_key(store: Store, user_id: str, name: str) -> tuple[str, str]:
     return key_id, key
 
 
-def authenticate(store: Store, key: str) -> Principal:
+def authenticate_key(store: Store, key: str) -> tuple[Principal, str]:
+    """The key's active user and the key's id (a session opened with it names it)."""
     with store.db.read() as conn:
         row = conn.execute(
-            select(users)
+            select(users, api_keys.c.key_id)
             .join(api_keys, api_keys.c.user_id == users.c.user_id)
-            .where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+            .where(
+                api_keys.c.key_hash == hash_key(key),
+                api_keys.c.revoked_at.is_(None),
+                users.c.disabled_at.is_(None),
+            )
         ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
-    return _principal(row)
+    return _principal(row), row.key_id
+
+
+def authenticate(store: Store, key: str) -> Principal:
+    return authenticate_key(store, key)[0]
 
 
 def authenticate_password(store: Store, username: str, password: str) -> Principal:
@@ -151,6 +188,8 @@ def authenticate_password(store: Store, username: str, password: str) -> Princip
         row = conn.execute(select(users).where(users.c.username == username)).first()
     if row is None or not check_password(password, row.password_hash):
         raise Unauthorized("wrong username or password")
+    if row.disabled_at is not None:
+        raise Unauthorized("this account is deactivated; ask an admin")
     return _principal(row)
 
 
@@ -206,3 +245,9 @@ def list_memberships(store: Store, project_hash: str) -> list[dict[str, Any]]:
             .order_by(users.c.username)
         ).all()
     return [{"user_id": r.user_id, "username": r.username, "role": Role(r.role)} for r in rows]
+
+
+def deactivated_ids(store: Store) -> set[str]:
+    with store.db.read() as conn:
+        rows = conn.execute(select(users.c.user_id).where(users.c.disabled_at.is_not(None)))
+        return {r.user_id for r in rows}

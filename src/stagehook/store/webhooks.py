@@ -12,6 +12,7 @@ from stagehook.store.outbox.health import endpoint_health, ensure_endpoint
 from stagehook.store.outbox.log import requeue_failed
 from stagehook.store.outbox.write import readdress_undelivered
 from stagehook.store.projects_read import load_workflow
+from stagehook.store.secret_box import SecretBox, secret_box
 from stagehook.store.tables import webhooks
 from stagehook.webhook_secret import generate_secret
 from stagehook.webhook_targets import TargetGuard, check_literal_target, validate_webhook_url
@@ -19,7 +20,8 @@ from stagehook.workflow.graph import WEBHOOK_STAGE_MESSAGE
 from stagehook.workflow.stages import WEBHOOK_STAGE_TYPES
 
 
-def _public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
+def _public(row: Any, box: SecretBox | None = None) -> dict[str, Any]:
+    """The API shape; with ``box``, the decrypted signing secret too."""
     data: dict[str, Any] = {
         "webhook_id": row.webhook_id,
         "project_hash": row.project_hash,
@@ -30,8 +32,8 @@ def _public(row: Any, *, with_secret: bool = True) -> dict[str, Any]:
         "failing_since": row.failing_since,
         "created_at": row.created_at,
     }
-    if with_secret:
-        data["signing_secret"] = row.secret
+    if box is not None:
+        data["signing_secret"] = box.open(row.secret)
     return data
 
 
@@ -52,14 +54,20 @@ def require_webhook(conn: Connection, project_hash: str, stage_uuid: str) -> Any
     return row
 
 
-def upsert_webhook(
-    conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str
-) -> Any:
-    """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
+def vet_url(store: Store, url: str) -> str:
+    """The one check for a webhook URL, wherever one is saved (projects, templates)."""
     url = validate_webhook_url(url)
     # A literal address the guard would refuse is refused now, with the reason, rather
     # than at the first delivery; names are resolved (and vetted) only when sending.
     check_literal_target(url, TargetGuard(store.settings.allowed_target_networks))
+    return url
+
+
+def upsert_webhook(
+    conn: Connection, store: Store, project_hash: str, stage_uuid: str, url: str
+) -> Any:
+    """Set a stage's URL; an existing webhook keeps its secret and is re-enabled."""
+    url = vet_url(store, url)
     existing = live_webhook(conn, project_hash, stage_uuid)
     ensure_endpoint(conn, url)
     if existing is not None:
@@ -78,7 +86,7 @@ def upsert_webhook(
                 project_hash=project_hash,
                 stage_uuid=stage_uuid,
                 url=url,
-                secret=generate_secret(),
+                secret=secret_box(store.settings).seal(generate_secret()),
                 enabled=True,
                 created_at=store.clock.now(),
             )
@@ -106,7 +114,8 @@ def set_stage_webhook(store: Store, project_hash: str, stage_uuid: str, url: str
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
         if stage.stage_type not in WEBHOOK_STAGE_TYPES:
             raise InvalidWorkflow(WEBHOOK_STAGE_MESSAGE)
-        return _public(upsert_webhook(conn, store, project_hash, stage_uuid, url))
+        row = upsert_webhook(conn, store, project_hash, stage_uuid, url)
+    return _public(row, secret_box(store.settings))
 
 
 def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> None:
@@ -117,7 +126,8 @@ def delete_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> No
 
 def get_stage_webhook(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
     with store.db.read() as conn:
-        return _public(require_webhook(conn, project_hash, stage_uuid))
+        row = require_webhook(conn, project_hash, stage_uuid)
+    return _public(row, secret_box(store.settings))
 
 
 def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str, Any]:
@@ -128,13 +138,14 @@ def rotate_secret(store: Store, project_hash: str, stage_uuid: str) -> dict[str,
             update(webhooks)
             .where(webhooks.c.webhook_id == row.webhook_id)
             .values(
-                secret=generate_secret(),
+                secret=secret_box(store.settings).seal(generate_secret()),
                 previous_secret=row.secret,
                 previous_secret_expires_at=store.clock.now()
                 + store.settings.secret_rotation_grace_seconds,
             )
         )
-        return _public(require_webhook(conn, project_hash, stage_uuid))
+        row = require_webhook(conn, project_hash, stage_uuid)
+    return _public(row, secret_box(store.settings))
 
 
 def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool) -> dict[str, Any]:
@@ -149,7 +160,8 @@ def set_enabled(store: Store, project_hash: str, stage_uuid: str, enabled: bool)
                 failing_since=None,
             )
         )
-        return _public(require_webhook(conn, project_hash, stage_uuid))
+        row = require_webhook(conn, project_hash, stage_uuid)
+    return _public(row, secret_box(store.settings))
 
 
 def recover_failed(store: Store, project_hash: str, stage_uuid: str, since: float) -> int:
@@ -174,4 +186,4 @@ def list_project_webhooks(store: Store, project_hash: str) -> list[dict[str, Any
         "last_success_at": None,
         "last_failure_at": None,
     }
-    return [_public(r, with_secret=False) | health.get(r.url, unknown) for r in rows]
+    return [_public(r) | health.get(r.url, unknown) for r in rows]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from stagehook.errors import NotFound
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.ontologies import require_ontology
 from stagehook.store.tables import workflow_templates
+from stagehook.store.webhooks import vet_url
 from stagehook.workflow.graph import validate
 from stagehook.workflow.stages import Workflow
 
@@ -17,7 +18,11 @@ from stagehook.workflow.stages import Workflow
 def create_template(
     store: Store, title: str, workflow: Workflow, ontology_hash: str | None = None
 ) -> dict[str, Any]:
+    """Checked exactly like a project's workflow, webhook URLs included."""
     validate(workflow)
+    for stage in workflow.stages:
+        if stage.webhook is not None:
+            vet_url(store, stage.webhook.url)
     row = {
         "template_hash": new_hash(),
         "title": title,
@@ -65,6 +70,33 @@ def list_templates(
         )
     page = [dict(r) for r in rows[:limit]]
     return page, encode_cursor(page[-1]["seq"]) if len(rows) > limit else None
+
+
+def update_template(
+    store: Store,
+    template_hash: str,
+    title: str,
+    workflow: Workflow,
+    ontology_hash: str | None = None,
+) -> dict[str, Any]:
+    """Edit in place: projects already created from the template keep their own copy."""
+    validate(workflow)
+    values = {
+        "title": title,
+        "workflow": workflow.model_dump(mode="json", exclude_none=True),
+        "ontology_hash": ontology_hash,
+    }
+    with store.db.write() as conn:
+        if ontology_hash is not None:
+            require_ontology(conn, ontology_hash)
+        result = conn.execute(
+            update(workflow_templates)
+            .where(workflow_templates.c.template_hash == template_hash)
+            .values(**values)
+        )
+    if result.rowcount == 0:
+        raise NotFound(f"workflow template {template_hash} does not exist")
+    return get_template(store, template_hash)
 
 
 def delete_template(store: Store, template_hash: str) -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stagehook.config import Settings
 from stagehook.web import (
     annotate,
+    api_docs,
     auth,
     datasets,
     deliveries,
@@ -20,16 +22,17 @@ from stagehook.web import (
     meta,
     ontologies,
     projects,
+    sessions,
     tasks,
     users,
     webhooks,
     workflow_templates,
     workflows,
 )
+from stagehook.web.cookies import SecureCookies
 
 SECRET_FILE = "session-secret"
 SESSION_COOKIE = "stagehook_session"
-SESSION_MAX_AGE = 7 * 24 * 3600
 
 
 def session_secret(settings: Settings) -> str:
@@ -54,13 +57,18 @@ def session_secret(settings: Settings) -> str:
 
 
 def install_ui(app: FastAPI, settings: Settings) -> None:
+    # The cookie only carries the session token (and CSRF token, flashes); the server
+    # decides whether the session is alive (stagehook.store.sessions).
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE,
+        max_age=int(settings.session_absolute_timeout),
         same_site="lax",
     )
+    app.add_middleware(SecureCookies, force=settings.cookie_secure)
+    # Client address and scheme from X-Forwarded-* only when a configured proxy sent them.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (
         auth,
@@ -76,5 +84,7 @@ def install_ui(app: FastAPI, settings: Settings) -> None:
         annotate,
         tasks,
         deliveries,
+        sessions,
+        api_docs,
     ):
         app.include_router(module.router)

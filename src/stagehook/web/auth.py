@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from stagehook.errors import StagehookError
-from stagehook.store import users
+from stagehook.errors import StagehookError, TooManyRequests, Unauthorized
+from stagehook.store import throttle, users
 from stagehook.web.common import (
     StoreDep,
     Text,
     WebUser,
     back,
+    client_address,
     render,
     same_site_path,
     sign_in,
+    sign_out,
     web_router,
 )
 
@@ -40,26 +42,41 @@ def signin(
     api_key: Text = "",
     next: Text = "/projects",
 ) -> Response:
+    """Throttled per username and per client address (counted in the database)."""
+    address = client_address(request)
+    key = api_key.strip()
+    name = None if key else username.strip()
     try:
-        if api_key.strip():
-            principal = users.authenticate(store, api_key.strip())
-        else:
-            principal = users.authenticate_password(store, username.strip(), password)
+        throttle.check(store, name, address)
+        try:
+            if key:
+                principal, key_id = users.authenticate_key(store, key)
+            else:
+                principal, key_id = users.authenticate_password(store, name or "", password), None
+        except Unauthorized:
+            throttle.record_failure(store, name, address)
+            raise
     except StagehookError as exc:
-        return render(
+        page = render(
             request,
             "signin.html",
             status=exc.status,
             next=same_site_path(next, HOME),
             username=username,
             error=exc.message,
-            key_error=bool(api_key.strip()),
+            key_error=bool(key),
         )
-    sign_in(request, principal)
+        if isinstance(exc, TooManyRequests):
+            page.headers["retry-after"] = str(exc.retry_after)
+        return page
+    if name is not None:
+        throttle.record_success(store, name)
+    sign_in(request, store, principal, key_id)
     return back(same_site_path(next, HOME))
 
 
 @router.post("/signout")
-def signout(request: Request) -> Response:
-    request.session.clear()
+def signout(request: Request, store: StoreDep) -> Response:
+    """The session ends on the server: a copy of the old cookie opens nothing."""
+    sign_out(request, store)
     return back("/signin")

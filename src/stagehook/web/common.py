@@ -26,11 +26,18 @@ from pydantic import BaseModel, ValidationError
 from stagehook import __version__
 from stagehook.api.deps import SAFE_METHODS, get_store
 from stagehook.api.errors import describe_validation, problem
-from stagehook.errors import Forbidden, InvalidInput, NotFound, StagehookError, Unauthorized
+from stagehook.errors import (
+    Forbidden,
+    InvalidInput,
+    StagehookError,
+    TooManyRequests,
+    Unauthorized,
+)
+from stagehook.inputs import check_text
+from stagehook.store import sessions
 from stagehook.store.access import Principal, require_admin
 from stagehook.store.context import Store
 from stagehook.store.outbox.records import DeliveryStatus
-from stagehook.store.users import get_user
 
 M = TypeVar("M", bound=BaseModel)
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -103,6 +110,13 @@ def validated(model: type[M], data: Any) -> M:
 
 
 def _error_response(request: Request, exc: StagehookError) -> Response:
+    response = _error_body(request, exc)
+    if isinstance(exc, TooManyRequests):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
+
+
+def _error_body(request: Request, exc: StagehookError) -> Response:
     if isinstance(exc, SignInRequired):
         if wants_json(request):
             return problem(401, exc.code, exc.message)
@@ -151,42 +165,68 @@ def csrf_token(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    """Every unsafe request carries the session's token, as a form field or a header."""
+    """Every unsafe request carries the session's token, as a form field or a header.
+
+    Form fields also pass the one text rule the API applies (no NUL, no lone surrogate),
+    so no form can store what the API would refuse.
+    """
     if request.method in SAFE_METHODS:
         return
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")
     content_type = request.headers.get("content-type", "")
-    if sent is None and content_type.startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        value = (await request.form()).get("csrf")
+    is_form = content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    form = await request.form() if is_form else None
+    if sent is None and form is not None:
+        value = form.get("csrf")
         sent = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
         raise Forbidden(
             "this form has expired or did not come from a stagehook page; "
             "reload the page and try again"
         )
+    for name, value in form.multi_items() if form is not None else ():
+        if isinstance(value, str):
+            check_text(value, f"the form field {name[:40]!r}")
 
 
-def sign_in(request: Request, principal: Principal) -> None:
+def client_address(request: Request) -> str | None:
+    """The peer, or the client a trusted proxy names (ProxyHeadersMiddleware did that)."""
+    return request.client.host if request.client else None
+
+
+def sign_in(request: Request, store: Store, principal: Principal, key_id: str | None) -> None:
+    """A fresh server-side session (and CSRF token): nothing of a previous one carries over."""
+    token = sessions.start_session(
+        store,
+        principal,
+        key_id=key_id,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     request.session.clear()
-    request.session["user_id"] = principal.user_id
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
+def sign_out(request: Request, store: Store) -> None:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        sessions.end_session(store, token)
+    request.session.clear()
+
+
 def signed_in(request: Request, store: Annotated[Store, Depends(get_store)]) -> Principal:
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, str):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         raise SignInRequired("sign in first")
-    try:
-        with store.db.read() as conn:
-            principal = get_user(conn, user_id)
-    except NotFound as exc:
+    resolved = sessions.resolve_session(store, token)
+    if resolved is None:
         request.session.clear()
-        raise SignInRequired("your account no longer exists") from exc
-    request.state.user = principal
-    return principal
+        raise SignInRequired("your session has ended; sign in again")
+    request.state.user = resolved.principal
+    request.state.session_id = resolved.session_id
+    return resolved.principal
 
 
 def signed_in_admin(principal: Annotated[Principal, Depends(signed_in)]) -> Principal:

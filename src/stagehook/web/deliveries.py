@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
+from stagehook.api.routes.deliveries import DeliveryId
 from stagehook.events import EVENT_TYPES
 from stagehook.store import projects, webhooks
 from stagehook.store.access import MANAGER_ROLES, require_manager, require_project_role
@@ -93,7 +94,7 @@ def deliveries_page(
 
 @router.get("/projects/{project_hash}/deliveries/{delivery_id}")
 def delivery_page(
-    request: Request, project_hash: str, delivery_id: int, store: StoreDep, user: WebUser
+    request: Request, project_hash: str, delivery_id: DeliveryId, store: StoreDep, user: WebUser
 ) -> Response:
     role = require_project_role(store, user, project_hash)
     project = projects.get_project(store, project_hash)
@@ -119,7 +120,7 @@ def delivery_page(
 def retry(
     request: Request,
     project_hash: str,
-    delivery_id: int,
+    delivery_id: DeliveryId,
     store: StoreDep,
     user: WebUser,
     return_to: Annotated[str, Form(max_length=2048)] = "",

@@ -43,6 +43,7 @@ def editor_config(
     *,
     editable: bool,
     project_hash: str | None = None,
+    template_hash: str | None = None,
     choices: list[Json] | None = None,
 ) -> Json:
     """What editor.js needs; ``saved`` names the webhooks that exist on the server."""
@@ -56,6 +57,7 @@ def editor_config(
         "workflow": workflow,
         "editable": editable,
         "project_hash": project_hash,
+        "template_hash": template_hash,
         "saved": saved,
         "choices": choices or [],
     }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
 from stagehook.errors import InvalidInput, StagehookError
+from stagehook.inputs import decode_json
 from stagehook.store import datasets, ontologies, projects, users, workflow_templates
 from stagehook.store.access import Role, require_project_role
 from stagehook.web.common import (
@@ -104,10 +104,7 @@ def create(
     edited: dict[str, Any] | None = None
     try:
         if workflow.strip():
-            try:
-                edited = json.loads(workflow)
-            except ValueError as exc:
-                raise InvalidInput("the workflow from the editor is not valid JSON") from exc
+            edited = decode_json(workflow, "the workflow from the editor")
         if not title.strip():
             raise InvalidInput("give the project a title")
         graph = validated(Workflow, edited) if edited is not None else None

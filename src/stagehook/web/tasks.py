@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
+from stagehook.api.schemas import LabelRowPut
 from stagehook.errors import InvalidInput, NotFound, StagehookError
+from stagehook.inputs import decode_json
 from stagehook.store import labels, projects, tasks
 from stagehook.store.access import require_project_role
 from stagehook.web.annotate import workbench_config
@@ -19,6 +21,7 @@ from stagehook.web.common import (
     flash,
     render,
     same_site_path,
+    validated,
     web_router,
 )
 from stagehook.workflow.stages import Action, StageType, TaskStatus
@@ -190,20 +193,25 @@ def save_labels(
     task_uuid: str,
     store: StoreDep,
     user: WebUser,
-    version: Annotated[int, Form(ge=0)],
+    version: Annotated[str, Form(max_length=40)],
     labels_json: Annotated[str, Form(max_length=900_000)],
 ) -> Response:
-    """Labels are a JSON object; a stale ``version`` is refused (someone saved meanwhile)."""
-    require_project_role(store, user, project_hash)
+    """Labels are a JSON object; a stale ``version`` is refused (someone saved meanwhile).
+
+    The form is checked by the API's own rules: the JSON layer, then ``LabelRowPut``.
+    """
+    role = require_project_role(store, user, project_hash)
     task = tasks.get_task(store, project_hash, task_uuid)
     try:
-        try:
-            parsed = json.loads(labels_json or "{}")
-        except ValueError as exc:
-            raise InvalidInput(f"labels are not valid JSON: {exc}") from exc
+        parsed = decode_json(labels_json or "{}", "the labels")
         if not isinstance(parsed, dict):
             raise InvalidInput('labels must be a JSON object, like {"objects": []}')
-        labels.put_label_row(store, project_hash, task["label_hash"], parsed, version)
+        if not version.strip().isdigit():
+            raise InvalidInput("version: reload the task; the form's version is not a number")
+        body = validated(LabelRowPut, {"labels": parsed, "version": int(version)})
+        labels.put_label_row(
+            store, project_hash, task["label_hash"], body.labels, body.version, (user, role)
+        )
     except StagehookError as exc:
         return _task_page(
             request,

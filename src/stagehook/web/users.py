@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from stagehook.errors import StagehookError
-from stagehook.store import users
+from stagehook.errors import InvalidInput, StagehookError
+from stagehook.store import sessions, users
 from stagehook.web.common import (
     StoreDep,
     Text,
@@ -33,11 +33,16 @@ def change_password(
         flash(request, "the two new passwords differ", "error")
         return back("/settings#password")
     try:
-        users.set_password(store, user.user_id, password, current=current)
+        users.set_password(
+            store, user.user_id, password, current=current, keep_session=request.state.session_id
+        )
     except StagehookError as exc:
         flash(request, exc.message, "error")
     else:
-        flash(request, "Your password is set; use it to sign in next time.")
+        flash(
+            request,
+            "Your password is set; use it to sign in next time. Your other sessions ended.",
+        )
     return back("/settings#password")
 
 
@@ -45,7 +50,16 @@ def _users_page(request: Request, store: StoreDep, new_key: dict[str, str] | Non
     everyone = users.list_users(store)
     names = {u.user_id: u.username for u in everyone}
     keys = [dict(k, username=names.get(k["user_id"], "?")) for k in users.list_api_keys(store)]
-    return render(request, "users.html", users=everyone, keys=keys, new_key=new_key)
+    live = {u.user_id: sessions.list_sessions(store, u.user_id) for u in everyone}
+    return render(
+        request,
+        "users.html",
+        users=everyone,
+        keys=keys,
+        new_key=new_key,
+        sessions=live,
+        deactivated=users.deactivated_ids(store),
+    )
 
 
 @router.get("/admin/users")
@@ -83,6 +97,23 @@ def reset_password(
         flash(request, exc.message, "error")
     else:
         flash(request, "Password set.")
+    return back("/admin/users")
+
+
+@router.post("/admin/users/{user_id}/active")
+def set_user_active(
+    request: Request, user_id: str, store: StoreDep, admin: WebAdmin, active: Text = ""
+) -> Response:
+    """Deactivating ends the user's sessions and stops their keys; history stays."""
+    try:
+        if user_id == admin.user_id and not active:
+            raise InvalidInput("you cannot deactivate yourself")
+        user = users.set_active(store, user_id, bool(active))
+    except StagehookError as exc:
+        flash(request, exc.message, "error")
+    else:
+        state = "reactivated" if active else "deactivated; their sessions ended"
+        flash(request, f"User {user.username} {state}.")
     return back("/admin/users")
 
 

@@ -1,4 +1,4 @@
-"""Workflow templates: the list, the editor for one, create, delete."""
+"""Workflow templates: the list, the editor for one, create, save in place, delete."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def new_template(request: Request, store: StoreDep, _: WebUser, source: str = ""
 @router.get("/templates/{template_hash}")
 def template_page(request: Request, template_hash: str, store: StoreDep, _: WebUser) -> Response:
     template = workflow_templates.get_template(store, template_hash)
-    config = editor_config("template", template["workflow"], editable=True)
+    config = editor_config(
+        "template", template["workflow"], editable=True, template_hash=template_hash
+    )
     return render(request, "template.html", template=template, editor=config)
 
 
@@ -49,6 +51,17 @@ def create_template(request: Request, body: TemplateCreate, store: StoreDep, _: 
     row = workflow_templates.create_template(store, body.title.strip(), body.workflow)
     flash(request, f"Template {row['title']} saved.")
     return {"template_hash": row["template_hash"], "location": f"/templates/{row['template_hash']}"}
+
+
+@router.post("/templates/{template_hash}")
+def update_template(template_hash: str, body: TemplateCreate, store: StoreDep, _: WebUser) -> Json:
+    """The template editor's "Save": the same template, edited in place (the editor has
+    no ontology control, so the template keeps the one it has)."""
+    ontology_hash = workflow_templates.get_template(store, template_hash)["ontology_hash"]
+    row = workflow_templates.update_template(
+        store, template_hash, body.title.strip(), body.workflow, ontology_hash
+    )
+    return {key: row[key] for key in ("template_hash", "title", "workflow")}
 
 
 @router.post("/templates/{template_hash}/delete")

@@ -41,8 +41,10 @@ def save_as_template(
     store: StoreDep,
     user: WebUser,
     title: Annotated[str, Form(min_length=1, max_length=500)],
+    keep_webhooks: Annotated[bool, Form()] = False,
 ) -> Response:
     require_manager(require_project_role(store, user, project_hash))
-    row = projects.save_as_template(store, project_hash, title.strip())
-    flash(request, f"Template {row['title']} saved (webhooks are not part of templates).")
+    row = projects.save_as_template(store, project_hash, title.strip(), keep_webhooks=keep_webhooks)
+    kept = "with its webhook URLs" if keep_webhooks else "without webhooks"
+    flash(request, f"Template {row['title']} saved ({kept}).")
     return back(f"/templates/{row['template_hash']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class StageType(StrEnum):
@@ -67,7 +67,7 @@ class Pathway(_Frozen):
     name: str = Field(min_length=1, max_length=200)
     destination_uuid: str = Field(min_length=1, max_length=64)
     #: Only router branches carry one; the JSON leaves it out elsewhere.
-    percentage: int | None = Field(default=None, ge=0, le=100, exclude_if=_unset)
+    percentage: StrictInt | None = Field(default=None, ge=0, le=100, exclude_if=_unset)
 
 
 class Stage(_Frozen):

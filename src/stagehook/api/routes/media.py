@@ -11,8 +11,8 @@ from starlette.requests import ClientDisconnect
 
 from stagehook.api.deps import KeyOrSession, StoreDep
 from stagehook.api.errors import error_responses
-from stagehook.api.labeling_schemas import UploadedUnits
 from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import UploadedUnitsPublic
 from stagehook.errors import UnsupportedMedia
 from stagehook.media.inspect import image_size
 from stagehook.media.sniff import sniff
@@ -79,7 +79,7 @@ def _store_units(
 @router.post(
     "/datasets/{dataset_hash}/uploads",
     status_code=201,
-    response_model=UploadedUnits,
+    response_model=UploadedUnitsPublic,
     # the multipart body is read by hand, so its errors are declared here
     responses=error_responses(413, 415, 422),
 )

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 
 from stagehook.api.deps import CurrentUser, Cursor, Limit, StoreDep
 from stagehook.api.errors import error_responses
-from stagehook.api.labeling_schemas import OntologyIn, OntologyPage, OntologyPublic
 from stagehook.api.openapi import DocumentedRoute
+from stagehook.api.public import OntologiesPage, OntologyPublic
+from stagehook.api.schemas import OntologyIn
 from stagehook.store import ontologies
 
 router = APIRouter(prefix="/ontologies", tags=["ontologies"], route_class=DocumentedRoute)
@@ -20,7 +21,7 @@ def create_ontology(body: OntologyIn, store: StoreDep, user: CurrentUser) -> dic
     return ontologies.create_ontology(store, user, body.title, body.description, body.structure)
 
 
-@router.get("", response_model=OntologyPage)
+@router.get("", response_model=OntologiesPage)
 def list_ontologies(
     store: StoreDep, _: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:

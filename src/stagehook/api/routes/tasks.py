@@ -102,6 +102,9 @@ def put_label_row(
     body: LabelRowPut,
     store: StoreDep,
     user: CurrentUser,
-    _: ProjectRole,
+    role: ProjectRole,
 ) -> dict[str, Any]:
-    return labels.put_label_row(store, project_hash, label_hash, body.labels, body.version, user)
+    """Who may edit labels depends on where the task rests (docs/security.md)."""
+    return labels.put_label_row(
+        store, project_hash, label_hash, body.labels, body.version, (user, role)
+    )

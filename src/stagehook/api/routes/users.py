@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from stagehook.api.deps import AdminUser, Cursor, Limit, StoreDep
 from stagehook.api.errors import error_responses
 from stagehook.api.openapi import DocumentedRoute
-from stagehook.api.public import ApiKeyCreatedPublic, UserPublic, UsersPage
+from stagehook.api.public import ApiKeyCreatedPublic, UserActivePublic, UserPublic, UsersPage
 from stagehook.api.schemas import ApiKeyCreate, UserCreate
+from stagehook.errors import InvalidInput
 from stagehook.store import users
 from stagehook.store.context import decode_cursor, encode_cursor
 
@@ -48,3 +49,25 @@ def list_users(
 def create_api_key(body: ApiKeyCreate, store: StoreDep, _: AdminUser) -> dict[str, Any]:
     key_id, key = users.create_api_key(store, body.user_id, body.name)
     return {"key_id": key_id, "user_id": body.user_id, "name": body.name, "api_key": key}
+
+
+@router.delete("/api-keys/{key_id}", status_code=204)
+def revoke_api_key(key_id: str, store: StoreDep, _: AdminUser) -> Response:
+    """The key stops working at once, and so does every browser session opened with it."""
+    users.revoke_api_key(store, key_id)
+    return Response(status_code=204)
+
+
+@router.post("/users/{user_id}/deactivate", response_model=UserActivePublic)
+def deactivate_user(user_id: str, store: StoreDep, admin: AdminUser) -> dict[str, Any]:
+    """Sessions end and keys stop working at once; the user's history stays."""
+    if user_id == admin.user_id:
+        raise InvalidInput("you cannot deactivate yourself")
+    user = users.set_active(store, user_id, False)
+    return {"user_id": user.user_id, "username": user.username, "active": False}
+
+
+@router.post("/users/{user_id}/reactivate", response_model=UserActivePublic)
+def reactivate_user(user_id: str, store: StoreDep, _: AdminUser) -> dict[str, Any]:
+    user = users.set_active(store, user_id, True)
+    return {"user_id": user.user_id, "username": user.username, "active": True}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from stagehook.api.deps import AdminUser, CurrentUser, Cursor, Limit, StoreDep
 from stagehook.api.openapi import DocumentedRoute
 from stagehook.api.public import WorkflowTemplatePublic, WorkflowTemplatesPage
-from stagehook.api.schemas import TemplateCreate
+from stagehook.api.schemas import TemplateCreate, TemplateUpdate
 from stagehook.store import workflow_templates
 
 router = APIRouter(
@@ -33,6 +33,16 @@ def list_templates(
 @router.get("/{template_hash}", response_model=WorkflowTemplatePublic)
 def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[str, Any]:
     return workflow_templates.get_template(store, template_hash)
+
+
+@router.put("/{template_hash}", response_model=WorkflowTemplatePublic)
+def update_template(
+    template_hash: str, body: TemplateUpdate, store: StoreDep, _: CurrentUser
+) -> dict[str, Any]:
+    """Replace the title, the workflow and the ontology; projects made from it keep theirs."""
+    return workflow_templates.update_template(
+        store, template_hash, body.title, body.workflow, body.ontology_hash
+    )
 
 
 @router.delete("/{template_hash}", status_code=204)

@@ -43,4 +43,6 @@ def put_workflow(
 def save_as_template(
     project_hash: str, body: SaveAsTemplate, store: StoreDep, _: ManagerRole
 ) -> dict[str, Any]:
-    return projects.save_as_template(store, project_hash, body.title)
+    return projects.save_as_template(
+        store, project_hash, body.title, keep_webhooks=body.keep_webhooks
+    )

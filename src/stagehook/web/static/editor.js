@@ -30,7 +30,7 @@ import { webhookControls } from "./webhook.js";
     cfg,
     popup,
     savedUrl: (uuid) => saved[uuid],
-    rerender: () => renderPopup(),
+    rerender: () => { renderPopup(); refresh(); },
     changed: () => { renderPopup(); refresh(); },
   });
 
@@ -78,7 +78,11 @@ import { webhookControls } from "./webhook.js";
         : (cfg.mode === "project" ? "All changes saved" : "");
       statusEl.classList.toggle("dirty", dirty && !created);
     }
-    if (saveBtn) saveBtn.disabled = !dirty;
+    // An open URL field counts as a change: Save confirms it first.
+    const savable = dirty || hooks.editing;
+    if (saveBtn) saveBtn.disabled = !savable;
+    const popupSave = popup.querySelector("[data-popup-save]");
+    if (popupSave) popupSave.disabled = !savable;
     if (discardBtn) discardBtn.disabled = !dirty;
   }
 
@@ -185,7 +189,15 @@ import { webhookControls } from "./webhook.js";
     } else {
       foot.append(el("span"));
     }
-    foot.append(el("button", { type: "button", class: "btn btn-primary", text: "Done", onclick: closePopup }));
+    // The pop-up is modal and covers the editor bar, so Save is here too: click the stage,
+    // set the webhook URL, Enter, Save, and the secret appears in the same pop-up.
+    const actions = el("div", { class: "popup-actions" });
+    const save = saveAction();
+    actions.append(el("button", { type: "button", class: save ? "btn" : "btn btn-primary", text: "Done", onclick: closePopup }));
+    if (save) {
+      actions.append(el("button", { type: "button", class: "btn btn-primary", text: "Save", "data-popup-save": "", disabled: !(isDirty() || hooks.editing), onclick: save }));
+    }
+    foot.append(actions);
     popup.replaceChildren(
       el("div", { class: "popup-head" },
         el("div", {},
@@ -226,9 +238,17 @@ import { webhookControls } from "./webhook.js";
     openPopup(s.uuid);
   }
 
+  function saveAction() {
+    if (!cfg.editable) return null;
+    if (cfg.mode === "project") return saveProject;
+    if (cfg.mode === "template" && cfg.template_hash) return () => saveTemplate(false);
+    return null;
+  }
+
   async function saveProject() {
     showError("");
-    saveBtn.disabled = true;
+    if (!(await hooks.settle())) return;
+    if (saveBtn) saveBtn.disabled = true;
     try {
       const stored = await post(`/projects/${cfg.project_hash}/workflow`, draft);
       draft = clone(stored);
@@ -244,16 +264,30 @@ import { webhookControls } from "./webhook.js";
     if (openUuid) renderPopup();
   }
 
-  async function saveTemplate() {
+  // In place (an existing template's "Save") or as a new template ("Save as new").
+  async function saveTemplate(asNew) {
     showError("");
+    if (!(await hooks.settle())) return;
     const title = document.querySelector("[data-template-title]");
     try {
-      const created = await post("/templates", { title: title.value, workflow: draft });
-      leaving = true;
-      window.location.assign(created.location);
+      if (asNew || !cfg.template_hash) {
+        const created = await post("/templates", { title: title.value, workflow: draft });
+        leaving = true;
+        window.location.assign(created.location);
+        return;
+      }
+      const stored = await post(`/templates/${cfg.template_hash}`, { title: title.value, workflow: draft });
+      draft = clone(stored.workflow);
+      pristine = clone(stored.workflow);
+      baseline = canonical(pristine);
+      document.querySelectorAll("[data-template-heading]").forEach((h) => { h.textContent = stored.title; });
+      if (statusEl) statusEl.textContent = "Saved";
     } catch (err) {
       showError(err.message);
     }
+    refresh();
+    if (statusEl && !isDirty()) statusEl.textContent = "Saved";
+    if (openUuid) renderPopup();
   }
 
   // ------------------------------------------------------------------ wiring
@@ -267,7 +301,8 @@ import { webhookControls } from "./webhook.js";
     if (openUuid) renderPopup();
     refresh();
   });
-  document.querySelector("[data-save-template]")?.addEventListener("click", saveTemplate);
+  document.querySelector("[data-save-template]")?.addEventListener("click", () => saveTemplate(false));
+  document.querySelector("[data-save-template-new]")?.addEventListener("click", () => saveTemplate(true));
 
   if (form) {
     // Creating a project: an untouched template goes by its hash, anything else whole.

@@ -1,12 +1,15 @@
 // The "Webhook" part of an Annotate or Complete stage's pop-up: the pencil turns the
 // URL into a field (Enter confirms after the server checked it, Escape cancels); once
-// the workflow is saved, the signing secret and "Send test event" appear.
+// the workflow is saved, the signing secret and "Send test event" appear. Saving while
+// the field is open (or its check is still on the way) confirms it first: settle().
 import { el, pencilIcon, post } from "./dom.js";
 
 export function webhookControls({ cfg, popup, savedUrl, rerender, changed }) {
   const secrets = {};
   const results = {};
   let editing = false;
+  let editingStage = null;
+  let pending = Promise.resolve(true);
 
   function live(s) {
     const live = el("div", { class: "webhook-live", "data-webhook-live": "" });
@@ -38,8 +41,9 @@ export function webhookControls({ cfg, popup, savedUrl, rerender, changed }) {
         id: "webhook-url", type: "url", value: url || "", autocomplete: "off", spellcheck: "false",
         placeholder: "https://example.com/hooks/stagehook", "aria-describedby": "webhook-help webhook-error",
       });
+      editingStage = s;
       input.addEventListener("keydown", (event) => {
-        if (event.key === "Enter") { event.preventDefault(); confirmUrl(s, input); }
+        if (event.key === "Enter") { event.preventDefault(); pending = confirmUrl(s, input); }
         if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
       });
       const error = el("p", { id: "webhook-error", class: "field-error", role: "alert", "data-webhook-error": "" });
@@ -77,7 +81,7 @@ export function webhookControls({ cfg, popup, savedUrl, rerender, changed }) {
       editing = false;
       changed();
       popup.querySelector("[data-edit-webhook]")?.focus();
-      return;
+      return true;
     }
     try {
       const checked = await post("/ui/webhook-url", { url: value });
@@ -85,12 +89,21 @@ export function webhookControls({ cfg, popup, savedUrl, rerender, changed }) {
       editing = false;
       changed();
       popup.querySelector("[data-edit-webhook]")?.focus();
+      return true;
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;
       input.setAttribute("aria-invalid", "true");
       input.focus();
+      return false;
     }
+  }
+
+  // Resolves true once no URL edit is open or on its way (false: the server refused it).
+  async function settle() {
+    const input = editing ? popup.querySelector("#webhook-url") : null;
+    if (input && editingStage) pending = confirmUrl(editingStage, input);
+    return pending;
   }
 
   function cancel() {
@@ -133,7 +146,8 @@ export function webhookControls({ cfg, popup, savedUrl, rerender, changed }) {
   return {
     section,
     cancel,
+    settle,
     get editing() { return editing; },
-    reset() { editing = false; },
+    reset() { editing = false; pending = Promise.resolve(true); },
   };
 }

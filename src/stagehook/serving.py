@@ -1,0 +1,71 @@
+"""Run ASGI apps with uvicorn: in the foreground (``serve``, ``listen``) or in a thread (``demo``).
+
+Both say where they listen only once the socket is bound, so whoever waits for that line
+(or for ``server.json``) can connect at once; ``--port 0`` picks a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+from stagehook.connection import public_url
+
+
+class GracefulServer(uvicorn.Server):
+    """Stop on SIGTERM/SIGINT after the app's shutdown ran, exit 0, report when bound.
+
+    (uvicorn re-raises the signal after its shutdown, which ends the process with -15.)
+    """
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle_exit)
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers:
+            return
+        bound = self.servers[0].sockets[0].getsockname()
+        self.on_ready(public_url(self.config.host, int(bound[1])))
+
+
+def run(app: Any, host: str, port: int, on_ready: Callable[[str], None], **options: Any) -> None:
+    """Serve ``app`` in this thread until a signal stops it."""
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    GracefulServer(config, on_ready).run()
+
+
+@contextlib.contextmanager
+def in_thread(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """Serve ``app`` on a free port in a background thread; yield its URL (bounded stop)."""
+    ready: list[str] = []
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", **options)
+    server = GracefulServer(config, ready.append)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not ready:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"could not start a server on {host}")
+        time.sleep(0.02)
+    try:
+        yield ready[0]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
