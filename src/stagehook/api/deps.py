@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from stagehook.errors import Forbidden, NotFound, Unauthorized
+from stagehook.errors import Forbidden, Unauthorized
+from stagehook.store import sessions
 from stagehook.store.access import (
     Principal,
     Role,
@@ -20,7 +21,7 @@ from stagehook.store.access import (
     require_project_role,
 )
 from stagehook.store.context import Store
-from stagehook.store.users import authenticate, get_user
+from stagehook.store.users import authenticate
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -37,23 +38,23 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
     """The signed-in browser's user, so the UI's scripts call the same API as everyone.
 
     Only when the web UI's session middleware runs and no ``Authorization`` header is
-    sent; unsafe methods must carry the session's CSRF token in ``X-CSRF-Token``.
+    sent; the session is the server-side one the UI resolves (``store.sessions``), and
+    unsafe methods must carry its CSRF token in ``X-CSRF-Token``.
     """
     if "session" not in request.scope or "authorization" in request.headers:
         return None
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, str):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
     if request.method not in SAFE_METHODS:
         expected = request.session.get("csrf")
         sent = request.headers.get("x-csrf-token", "")
         if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
             raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
-    with store.db.read() as conn:
-        try:
-            return get_user(conn, user_id)
-        except NotFound as exc:
-            raise Unauthorized("this session's account no longer exists") from exc
+    resolved = sessions.resolve_session(store, token)
+    if resolved is None:
+        raise Unauthorized("your session has ended; sign in again")
+    return resolved.principal
 
 
 def current_principal(request: Request, store: StoreDep) -> Principal:
