@@ -40,7 +40,8 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
     """The signed-in browser's user, so the UI's scripts call the same API as everyone.
 
     Only when the web UI's session middleware runs and no ``Authorization`` header is
-    sent; unsafe methods must carry the session's CSRF token in ``X-CSRF-Token``.
+    sent; the session is the server-side one the UI resolves (``store.sessions``), and
+    unsafe methods must carry its CSRF token in ``X-CSRF-Token``.
     """
     if "session" not in request.scope or "authorization" in request.headers:
         return None
