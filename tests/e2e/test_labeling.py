@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -24,6 +23,7 @@ from tests.support.workbench import (
     REVIEW,
     LabProject,
     click_at,
+    docs_shot,
     drag_box,
     lab_project,
     objects_of,
@@ -33,7 +33,6 @@ from tests.support.workbench import (
 )
 
 pytestmark = pytest.mark.e2e
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 TOLERANCE = 0.01
 
 
@@ -89,7 +88,7 @@ def test_box_polygon_point_and_a_radio_by_keyboard_are_saved_normalised(
     expect(page.get_by_role("radio", name="Sun")).to_be_checked()
     wait_saved(page)
     shot("drawn")
-    page.screenshot(path=DOCS_IMG / "editor.png")
+    docs_shot(page, "editor")
 
     row = api.get_label_row(project.project_hash, task["label_hash"])
     by_feature = {o["featureHash"]: o for o in objects_of(row)}
@@ -213,7 +212,7 @@ def test_review_rejects_with_a_comment_the_annotator_sees_then_approves(
     expect(page.get_by_role("button", name="Submit & next")).to_have_count(0)
     page.get_by_label("Comment for the annotator").fill("The box misses the car's left side")
     shot("review")
-    page.screenshot(path=DOCS_IMG / "review.png")
+    docs_shot(page, "review")
     page.get_by_role("button", name="Reject").click()
     expect(page.get_by_text("Done: no more tasks")).to_be_visible()
 
@@ -304,7 +303,7 @@ def test_undo_redo_delete_attributes_zoom_and_the_help_overlay(
     expect(help_overlay).to_be_visible()
     expect(help_overlay).to_contain_text("undo / redo")
     shot("help")
-    page.screenshot(path=DOCS_IMG / "shortcuts.png")
+    docs_shot(page, "shortcuts")
     page.keyboard.press("Escape")
     expect(help_overlay).to_be_hidden()
     wait_saved(page)

@@ -4,7 +4,6 @@ a dataset, a project that chooses the ontology."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -12,10 +11,9 @@ from playwright.sync_api import Page, expect
 from tests.support import ui
 from tests.support.api import Api
 from tests.support.browser import Shot
-from tests.support.workbench import scene_png
+from tests.support.workbench import docs_shot, scene_png
 
 pytestmark = pytest.mark.e2e
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def _drop(page: Page, target: str, files: list[tuple[str, str, bytes]]) -> None:
@@ -60,7 +58,7 @@ def test_ontology_page_upload_by_drop_and_a_project_that_uses_them(
     expect(page.get_by_role("cell", name="Rain, Sun, Fog")).to_be_visible()
     ontology_url = page.url
     shot("ontology")
-    page.screenshot(path=DOCS_IMG / "ontology.png")
+    docs_shot(page, "ontology")
 
     dataset = api.create_dataset("Street images")
     page.goto(f"/datasets/{dataset['dataset_hash']}")

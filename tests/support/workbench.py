@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -48,6 +49,17 @@ def scene_png(size: tuple[int, int], seed: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def docs_shot(page: Page, name: str) -> Path:
+    """A screenshot for docs/img: the viewport, in 256 colours (a third of the bytes)."""
+    image = Image.open(io.BytesIO(page.screenshot()))
+    path = DOCS_IMG / f"{name}.png"
+    image.convert("RGB").quantize(colors=256).save(path, optimize=True)
+    return path
 
 
 @dataclass

@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from stagehook.errors import Forbidden, NotFound, Unauthorized
+from stagehook.errors import Forbidden, Unauthorized
+from stagehook.store import sessions
 from stagehook.store.access import (
     Principal,
     Role,
@@ -19,8 +20,10 @@ from stagehook.store.access import (
     require_project_admin,
     require_project_role,
 )
+from stagehook.store.auth_cache import read_epoch
 from stagehook.store.context import Store
-from stagehook.store.users import authenticate, get_user
+from stagehook.store.credentials import hash_key
+from stagehook.store.users import key_owner
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -37,26 +40,28 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
     """The signed-in browser's user, so the UI's scripts call the same API as everyone.
 
     Only when the web UI's session middleware runs and no ``Authorization`` header is
-    sent; unsafe methods must carry the session's CSRF token in ``X-CSRF-Token``.
+    sent; the session is the server-side one the UI resolves (``store.sessions``), and
+    unsafe methods must carry its CSRF token in ``X-CSRF-Token``.
     """
     if "session" not in request.scope or "authorization" in request.headers:
         return None
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, str):
+    token = request.session.get("sid")
+    if not isinstance(token, str):
         return None
     if request.method not in SAFE_METHODS:
         expected = request.session.get("csrf")
         sent = request.headers.get("x-csrf-token", "")
         if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
             raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
-    with store.db.read() as conn:
-        try:
-            return get_user(conn, user_id)
-        except NotFound as exc:
-            raise Unauthorized("this session's account no longer exists") from exc
+    resolved = sessions.resolve_session(store, token)
+    if resolved is None:
+        raise Unauthorized("this session has ended; sign in again")
+    return resolved.principal
 
 
 def current_principal(request: Request, store: StoreDep) -> Principal:
+    """The session's or the key's user; a key's owner comes from the auth cache unless
+    access changed since it was cached (store/auth_cache.py)."""
     principal = _session_principal(request, store)
     if principal is not None:
         return principal
@@ -64,7 +69,12 @@ def current_principal(request: Request, store: StoreDep) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
-    return authenticate(store, key.strip())
+    key_hash = hash_key(key.strip())
+    with store.db.read() as conn:
+        epoch = read_epoch(conn)
+        principal = store.auth.get(epoch, ("key", key_hash), lambda: key_owner(conn, key_hash)[0])
+    request.state.auth_epoch = epoch
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
@@ -82,8 +92,16 @@ def admin_user(principal: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
-def project_role(project_hash: str, principal: CurrentUser, store: StoreDep) -> Role:
-    return require_project_role(store, principal, project_hash)
+def project_role(
+    request: Request, project_hash: str, principal: CurrentUser, store: StoreDep
+) -> Role:
+    """Cached under the epoch a key's request authenticated with (store/auth_cache.py);
+    a browser session's request reads it afresh."""
+    epoch: int | None = getattr(request.state, "auth_epoch", None)
+    if epoch is None:
+        return require_project_role(store, principal, project_hash)
+    key = ("role", principal.user_id, principal.is_admin, project_hash)
+    return store.auth.get(epoch, key, lambda: require_project_role(store, principal, project_hash))
 
 
 ProjectRole = Annotated[Role, Depends(project_role)]

@@ -208,8 +208,8 @@ class TaskHistoryPublic(BaseModel):
     to_stage: str
     from_status: TaskStatus | None
     to_status: TaskStatus
-    #: why a reviewer rejected (None for other actions)
-    comment: str | None
+    #: why (a reviewer's note on REJECT), when one was given
+    comment: str | None = None
 
 
 class TaskDetailPublic(TaskPublic):
