@@ -127,6 +127,7 @@ def test_submit_and_next_walks_the_queue_and_each_event_names_saved_rows(
         if i < 4:
             expect(workbench).not_to_have_attribute("data-ready", current or "")
     expect(page.get_by_text("Done: no more tasks")).to_be_visible()
+    expect(page.locator("[data-stage]")).to_be_hidden()  # nothing left to draw on
     # The details under the editor were the first task's: they make way for a link.
     expect(page.locator("[data-stale-details]")).to_be_visible()
     expect(page.locator("#labels_json")).to_be_hidden()

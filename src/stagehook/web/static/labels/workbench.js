@@ -376,9 +376,14 @@ class Workbench {
       this.message("");
       if ($("review-text")) $("review-text").value = "";
       if (!moved.next) {
+        // The task just submitted is no longer ours to edit: nothing stays drawable.
         root.dataset.ready = "";
+        this.stage.clear();
+        $("main").hidden = true;
+        $("tools").hidden = true;
         this.message(moved.message, "ok");
         $("empty").hidden = false;
+        this.staleDetails();
         return;
       }
       const url = moved.next.image.url;
