@@ -277,7 +277,8 @@ class Workbench {
   message(text, kind = "error") {
     const box = $("message");
     box.textContent = text;
-    box.dataset.kind = kind;
+    box.classList.toggle("flash-error", kind === "error");
+    box.classList.toggle("flash-ok", kind === "ok");
     box.hidden = !text;
   }
 
@@ -379,9 +380,9 @@ class Workbench {
         // The task just submitted is no longer ours to edit: nothing stays drawable.
         root.dataset.ready = "";
         this.stage.clear();
-        $("main").hidden = true;
-        $("tools").hidden = true;
-        this.message(moved.message, "ok");
+        for (const part of ["main", "tools", "title", "position", "advanced", "review-comment"]) $(part).hidden = true;
+        this.message("");
+        $("empty-text").textContent = moved.message;
         $("empty").hidden = false;
         this.staleDetails();
         return;
