@@ -188,6 +188,19 @@ def test_a_second_tab_saving_over_a_newer_version_is_shown_a_conflict(
     assert len(objects_of(row)) == 1  # the first tab's box, not overwritten
     conflict.get_by_role("button", name="Reload the saved version").click()
     expect(other.locator("[data-count]")).to_have_text("1")
+    wait_saved(other)
+
+    # Again, and this time the second tab keeps its version on purpose.
+    page.bring_to_front()
+    drag_box(page, (0.1, 0.6), (0.2, 0.7))
+    wait_saved(page)
+    other.bring_to_front()
+    drag_box(other, (0.6, 0.1), (0.7, 0.2))
+    expect(conflict).to_be_visible()
+    conflict.get_by_role("button", name="Keep mine and save over it").click()
+    wait_saved(other)
+    kept = objects_of(api.get_label_row(project.project_hash, task["label_hash"]))
+    assert sorted(round(o["boundingBox"]["x"], 1) for o in kept) == [0.1, 0.6]
     other.close()
 
 

@@ -167,6 +167,11 @@ class Workbench {
       if (!shape || !element || KINDS[element.shape] !== shape.kind) continue;
       this.state.objects.push({ objectHash: annotation.id, featureHash: this.active, ...shape, answers: {}, meta: this.meta() });
       changed = true;
+      // Annotorious selects what was just drawn, which hides its drawing tool: drop that
+      // selection (after Annotorious made it) so the next drag draws the next box, and
+      // keep the new object in the side panel for its attributes.
+      this.created = annotation.id;
+      queueMicrotask(() => this.stage.anno?.cancelSelected());
     }
     for (const { newValue } of changes.updated ?? []) {
       const item = this.find(newValue.id);
@@ -206,6 +211,13 @@ class Workbench {
   }
 
   selectionChanged(hash) {
+    const created = this.created;
+    if (created && hash === null) {
+      this.created = null; // our own deselect right after the draw
+      hash = created;
+    } else if (hash !== created) {
+      this.created = null;
+    }
     this.selected = hash;
     this.renderObjects();
   }
