@@ -142,9 +142,9 @@ def count_writes(store: Store) -> Callable[[], int]:
     original = store.db.write
     count = [0]
 
-    def counted() -> Any:
+    def counted(**kwargs: Any) -> Any:
         count[0] += 1
-        return original()
+        return original(**kwargs)
 
     store.db.write = counted  # type: ignore[method-assign]
     return lambda: count[0]
@@ -266,10 +266,10 @@ def insert_deliveries(
 
 # --------------------------------------------------------------------------- receiver
 @contextlib.contextmanager
-def receiver_process(out: Path) -> Iterator[str]:
+def receiver_process(out: Path, *extra: str) -> Iterator[str]:
     """``python -m tests.support.receiver`` in its own process; yields its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.receiver", "--port", "0", "--out", str(out)],
+        [sys.executable, "-m", "tests.support.receiver", "--port", "0", "--out", str(out), *extra],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,8 +7,14 @@ deliveries table says all N are delivered. The receiver (tests/support/receiver.
 in its own process on 127.0.0.1. Events are spread over ``--urls`` webhook URLs so the
 per-URL cap (default 8) does not cap the batched run at 8 in flight.
 
+With ``--ceiling`` each batched run is paired with the **raw POST ceiling**: the same
+number of POSTs of an event-sized signed body from a bare aiohttp client (64 in flight
+over the same 8 paths) to the same receiver process, nothing stored, measured right
+before; the ratio says how close delivery comes to what the sender alone could do.
+
     python bench/delivery_throughput.py                 # 5,000 events, both backends
     python bench/delivery_throughput.py -n 1000 --backend sqlite
+    python bench/delivery_throughput.py --config batched --ceiling
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from _common import (
     bulk_events,
     count_writes,
@@ -50,6 +59,40 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+async def raw_ceiling(base_url: str, events: int, urls: int, in_flight: int = 64) -> float:
+    """POSTs per second from a bare aiohttp client to the receiver (nothing stored)."""
+    body = json.dumps(
+        {
+            "uid": str(uuid.uuid4()),
+            "version": 1,
+            "source": "stagehook",
+            "event_type": "task_submitted_event",
+            "event_created_timestamp": "2026-11-29T00:00:00.000000+00:00",
+            "payload": {"project_hash": str(uuid.uuid4()), "data_hashes": [], "label_hashes": []},
+        }
+    ).encode()
+    counter = iter(range(events))
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def client(lane: int) -> None:
+            for n in counter:
+                headers = {
+                    "content-type": "application/json",
+                    "webhook-id": f"ceiling-{n}",
+                    "webhook-timestamp": str(int(time.time())),
+                    "webhook-signature": "v1,c2lnbmF0dXJl",
+                }
+                async with http.post(
+                    f"{base_url}/hook/{lane % urls}", data=body, headers=headers
+                ) as r:
+                    await r.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(in_flight)))
+        return events / (time.perf_counter() - started)
+
+
 @dataclass
 class Result:
     backend: str
@@ -60,6 +103,7 @@ class Result:
     attempts: int
     received: int
     breakdown: dict[str, tuple[int, float]] = field(default_factory=dict)
+    ceiling: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -212,7 +256,17 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         for backend in args.backend:
             for _ in range(args.repeat):
                 for config in args.config:
+                    ceiling = 0.0
+                    if args.ceiling and config == "batched":
+                        ceiling = await raw_ceiling(base_url, args.events, args.urls)
                     result = await run_stable(backend, config, args, base_url, out)
+                    result.ceiling = ceiling
+                    if ceiling:
+                        print(
+                            f"  {backend:10} raw POST ceiling {ceiling:7.0f}/s; batched delivery"
+                            f" = {result.rate / ceiling:.1%} of it",
+                            flush=True,
+                        )
                     print(
                         f"  {backend:10} {config:9} {result.events} events in "
                         f"{result.seconds:6.2f}s = {result.rate:7.0f}/s, "
@@ -245,6 +299,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
     parser.add_argument(
         "--breakdown", action="store_true", help="time spent in claim/next_due/record/send"
+    )
+    parser.add_argument(
+        "--ceiling", action="store_true", help="pair batched runs with the raw POST ceiling"
     )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
     args = parser.parse_args()

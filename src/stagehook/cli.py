@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -41,25 +42,46 @@ def serve(
         bool,
         typer.Option(
             "--dispatcher/--no-dispatcher",
-            help="deliver webhooks in this process (turn off when separate workers deliver)",
+            help="deliver webhooks (turn off when separate workers deliver)",
         ),
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (PostgreSQL only)")
+    ] = 1,
 ) -> None:
-    """Run the API, the web UI and the delivery dispatcher in one process."""
+    """Run the API, the web UI and the delivery dispatcher.
+
+    On PostgreSQL with several cores the dispatcher runs as a ``stagehook worker`` child
+    (its own interpreter, woken by NOTIFY); otherwise in this process.
+    """
     from stagehook import serving
-    from stagehook.connection import remove_server_file, write_server_file
+    from stagehook.connection import public_url, remove_server_file, write_server_file
     from stagehook.server import build_server_app
+    from stagehook.worker import separate_by_default, worker_beside
 
     settings = _settings(data_dir)
-    application = build_server_app(settings, embedded_dispatcher=dispatcher)
+    child = dispatcher and separate_by_default(settings)
+    embedded = dispatcher and not child
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
+        raise typer.BadParameter(
+            "several API processes need PostgreSQL (STAGEHOOK_DATABASE_URL): SQLite has one "
+            "writer, so more processes only wait on each other",
+            param_hint="--workers",
+        )
 
     def ready(url: str) -> None:
         write_server_file(settings.data_dir, url)
         typer.echo(f"stagehook: listening on {url} (data dir {settings.data_dir})", err=True)
 
     try:
-        # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES (the app does it).
-        serving.run(application, host, port, ready, log_level="info", proxy_headers=False)
+        with worker_beside(settings) if child else contextlib.nullcontext():
+            if workers > 1:
+                ready(public_url(host, port))
+                serving.run_processes(settings, host, port, workers, dispatcher=embedded)
+            else:
+                application = build_server_app(settings, embedded_dispatcher=embedded)
+                # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES.
+                serving.run(application, host, port, ready, log_level="info", proxy_headers=False)
     finally:
         remove_server_file(settings.data_dir)
 

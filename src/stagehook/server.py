@@ -32,3 +32,12 @@ def build_server_app(
     # Added last, so it runs first: an oversized body never reaches a session or a route.
     app.add_middleware(BodyLimit)
     return app
+
+
+# ``serve --workers N``: each API process builds its app from the environment.
+def app_with_dispatcher() -> FastAPI:
+    return build_server_app(Settings(), embedded_dispatcher=True)
+
+
+def app_without_dispatcher() -> FastAPI:
+    return build_server_app(Settings(), embedded_dispatcher=False)

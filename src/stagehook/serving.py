@@ -7,8 +7,10 @@ Both say where they listen only once the socket is bound, so whoever waits for t
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +18,14 @@ from typing import Any
 
 import uvicorn
 
+from stagehook.config import Settings
 from stagehook.connection import public_url
+
+#: uvloop and httptools: 1.5x the requests per second of asyncio + h11 (docs/benchmarks.md).
+FAST: dict[str, Any] = {
+    "loop": "asyncio" if sys.platform == "win32" else "uvloop",
+    "http": "httptools",
+}
 
 
 class GracefulServer(uvicorn.Server):
@@ -46,8 +55,32 @@ class GracefulServer(uvicorn.Server):
 
 def run(app: Any, host: str, port: int, on_ready: Callable[[str], None], **options: Any) -> None:
     """Serve ``app`` in this thread until a signal stops it."""
-    config = uvicorn.Config(app, host=host, port=port, **options)
+    config = uvicorn.Config(app, host=host, port=port, **{**FAST, **options})
     GracefulServer(config, on_ready).run()
+
+
+def run_processes(
+    settings: Settings, host: str, port: int, processes: int, *, dispatcher: bool
+) -> None:
+    """uvicorn's process manager: ``processes`` API processes accept on one socket.
+
+    Each builds its app from the environment (``stagehook.server.app_with…``).
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ["STAGEHOOK_DATA_DIR"] = str(settings.data_dir)
+    target = "app_with_dispatcher" if dispatcher else "app_without_dispatcher"
+    config = uvicorn.Config(
+        f"stagehook.server:{target}",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+        **FAST,
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @contextlib.contextmanager

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
+import os
 import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 
 from stagehook.config import Settings
 from stagehook.delivery.dispatcher import Dispatcher
@@ -31,3 +38,44 @@ def run_worker(settings: Settings, worker_id: str | None = None) -> None:
     """Stop claiming on SIGTERM/SIGINT, finish or release in-flight work, exit 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(_run(settings, worker_id))
+
+
+def separate_by_default(settings: Settings) -> bool:
+    """Whether ``serve`` delivers from a worker child instead of its own event loop.
+
+    The embedded dispatcher shares one interpreter with the API: under API load its
+    claim -> send -> record cycle waits for the GIL behind request threads and
+    deliveries fall seconds behind (docs/benchmarks.md, goal 3). A child process has
+    its own interpreter, and on PostgreSQL LISTEN/NOTIFY wakes it as fast as an
+    in-process signal. SQLite has no cross-process wake-up and one core gains nothing,
+    so there the dispatcher stays in ``serve``.
+    """
+    return not settings.effective_database_url.startswith("sqlite") and (os.cpu_count() or 1) > 1
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when ``serve`` dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def worker_beside(settings: Settings) -> Iterator[None]:
+    """``stagehook worker`` as a child for the block's lifetime; SIGTERM drains it."""
+    env = dict(os.environ, STAGEHOOK_DATA_DIR=str(settings.data_dir))
+    worker_id = f"{socket.gethostname()}-serve-{os.getpid()}"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "stagehook", "worker", "--id", worker_id],
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        yield
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=settings.shutdown_grace_seconds + 10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)

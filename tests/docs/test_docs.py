@@ -76,7 +76,8 @@ def pages_with_code() -> list[str]:
 def test_page_runs_as_written(page: str, server_data_dir: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
     workdir.mkdir()
-    run_page(DOCS / page, workdir, page_env(server_data_dir), EXPECT.get(page, []))
+    env = page_env(server_data_dir) | {"HOME": str(workdir)}  # "~" stays in the sandbox
+    run_page(DOCS / page, workdir, env, EXPECT.get(page, []))
 
 
 def test_every_page_with_expectations_has_code() -> None:

@@ -196,6 +196,7 @@ def test_the_editor_makes_templates_and_new_projects(
     page.goto(f"/projects/{project_hash}/workflow")
     page.get_by_label("Template title").fill("Clips with hooks")
     page.get_by_label("Keep the webhooks").check()
+    shot("save-as-template-keeping-webhooks")
     page.get_by_role("button", name="Save as template").click()
     expect(page.get_by_role("heading", name="Clips with hooks", level=1)).to_be_visible()
     kept = next(t for t in api.iter_templates() if t.title == "Clips with hooks")

@@ -236,6 +236,15 @@ def test_users_keys_members_and_meta(api: Api) -> None:
         assert err.value.status in (403, 404)
         assert api.set_member(p, user.user_id, "annotator").role == "annotator"
         assert anna.get_project(p).your_role == "annotator"
+    assert api.deactivate_user(user.user_id).active is False
+    with api.as_key(key.api_key) as anna, pytest.raises(ApiError) as err:
+        anna.get_project(p)
+    assert err.value.status == 401
+    assert api.reactivate_user(user.user_id).active is True
+    api.revoke_api_key(key.key_id)
+    with api.as_key(key.api_key) as anna, pytest.raises(ApiError) as err:
+        anna.get_project(p)
+    assert err.value.status == 401
     meta = api.meta()
     assert meta.deployment == "default" and meta.egress_cidrs == []
 

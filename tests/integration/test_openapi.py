@@ -138,6 +138,13 @@ def test_every_operation_lists_its_errors(openapi: dict[str, Any]) -> None:
     assert error_problems(openapi, forbidding) == []
 
 
+def test_every_operation_is_there_once(openapi: dict[str, Any]) -> None:
+    """A router included twice would serve (and document) every route twice."""
+    assert [m.__name__ for m in ROUTERS if ROUTERS.count(m) > 1] == []
+    ids = [operation["operationId"] for _, _, operation in operations(openapi)]
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+
+
 def test_the_error_schema_is_the_shape_errors_have(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
     assert schemas["ErrorPublic"]["required"] == ["error"]

@@ -339,6 +339,9 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status", type=int, default=200, help="default answer")
     parser.add_argument("--out", help="file for received webhook-ids (default stdout)")
     parser.add_argument("--lifetime", type=float, default=None, help="stop after N seconds")
+    parser.add_argument(
+        "--timestamps", action="store_true", help="add a third column: epoch seconds received"
+    )
     args = parser.parse_args(argv)
 
     out: TextIO = open(args.out, "a", buffering=1) if args.out else sys.stdout  # noqa: SIM115
@@ -346,7 +349,8 @@ def _main(argv: list[str] | None = None) -> None:
 
     def sink(received: Received) -> None:
         with out_lock:
-            out.write(f"{received.webhook_id or '-'}\t{received.answer}\n")
+            stamp = f"\t{received.wall.timestamp():.6f}" if args.timestamps else ""
+            out.write(f"{received.webhook_id or '-'}\t{received.answer}{stamp}\n")
             out.flush()
 
     receiver = Receiver(

@@ -49,9 +49,6 @@ ROUTERS = (
     members,
     users,
     meta,
-    media,
-    ontologies,
-    export,
 )
 
 

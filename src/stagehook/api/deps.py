@@ -20,8 +20,10 @@ from stagehook.store.access import (
     require_project_admin,
     require_project_role,
 )
+from stagehook.store.auth_cache import read_epoch
 from stagehook.store.context import Store
-from stagehook.store.users import authenticate
+from stagehook.store.credentials import hash_key
+from stagehook.store.users import key_owner
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -53,11 +55,13 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
             raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
     resolved = sessions.resolve_session(store, token)
     if resolved is None:
-        raise Unauthorized("your session has ended; sign in again")
+        raise Unauthorized("this session has ended; sign in again")
     return resolved.principal
 
 
 def current_principal(request: Request, store: StoreDep) -> Principal:
+    """The session's or the key's user; a key's owner comes from the auth cache unless
+    access changed since it was cached (store/auth_cache.py)."""
     principal = _session_principal(request, store)
     if principal is not None:
         return principal
@@ -65,7 +69,12 @@ def current_principal(request: Request, store: StoreDep) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
-    return authenticate(store, key.strip())
+    key_hash = hash_key(key.strip())
+    with store.db.read() as conn:
+        epoch = read_epoch(conn)
+        principal = store.auth.get(epoch, ("key", key_hash), lambda: key_owner(conn, key_hash)[0])
+    request.state.auth_epoch = epoch
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
@@ -83,8 +92,16 @@ def admin_user(principal: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
-def project_role(project_hash: str, principal: CurrentUser, store: StoreDep) -> Role:
-    return require_project_role(store, principal, project_hash)
+def project_role(
+    request: Request, project_hash: str, principal: CurrentUser, store: StoreDep
+) -> Role:
+    """Cached under the epoch a key's request authenticated with (store/auth_cache.py);
+    a browser session's request reads it afresh."""
+    epoch: int | None = getattr(request.state, "auth_epoch", None)
+    if epoch is None:
+        return require_project_role(store, principal, project_hash)
+    key = ("role", principal.user_id, principal.is_admin, project_hash)
+    return store.auth.get(epoch, key, lambda: require_project_role(store, principal, project_hash))
 
 
 ProjectRole = Annotated[Role, Depends(project_role)]

@@ -208,7 +208,7 @@ class TaskHistoryPublic(BaseModel):
     to_stage: str
     from_status: TaskStatus | None
     to_status: TaskStatus
-    #: a reviewer's note given with the action (why a task was rejected)
+    #: why (a reviewer's note on REJECT), when one was given
     comment: str | None = None
 
 

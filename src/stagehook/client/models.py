@@ -202,6 +202,12 @@ class User(Record):
     is_admin: bool
 
 
+class UserActive(Record):
+    user_id: str
+    username: str
+    active: bool
+
+
 class ApiKey(Record):
     key_id: str
     user_id: str

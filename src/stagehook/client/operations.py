@@ -13,6 +13,7 @@ from stagehook.client.models import (
     Recovered,
     TestSend,
     User,
+    UserActive,
 )
 from stagehook.client.transport import Transport
 
@@ -80,6 +81,19 @@ class OperationsApi(Transport):
     def create_api_key(self, user_id: str, name: str = "api") -> ApiKey:
         body = {"user_id": user_id, "name": name}
         return self.one(ApiKey, "POST", "/api-keys", at={}, json=body)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """The key stops working at once, and so does every browser session opened with it."""
+        self.call("DELETE", "/api-keys/{key_id}", {"key_id": key_id})
+
+    def deactivate_user(self, user_id: str) -> UserActive:
+        """Sessions end and keys stop working at once; the user's history stays."""
+        route = "/users/{user_id}/deactivate"
+        return self.one(UserActive, "POST", route, at={"user_id": user_id})
+
+    def reactivate_user(self, user_id: str) -> UserActive:
+        route = "/users/{user_id}/reactivate"
+        return self.one(UserActive, "POST", route, at={"user_id": user_id})
 
     def set_member(self, project_hash: str, user_id: str, role: str) -> Membership:
         """``role``: admin, team_manager, annotator or reviewer."""

@@ -114,7 +114,7 @@ class Dispatcher:
         return batch, len(claimed)
 
     def _claim(self, batch: int, busy: dict[str, int]) -> list[Claimed]:
-        with self.store.db.write() as conn:
+        with self.store.db.write(urgent=True) as conn:
             claimed = claim.claim_due(
                 conn,
                 self.worker_id,
@@ -237,7 +237,7 @@ class Dispatcher:
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _write(self, batch: list[Recorded]) -> None:
-        with self.store.db.write() as conn:
+        with self.store.db.write(urgent=True) as conn:
             record.record_attempts(
                 conn,
                 self.worker_id,

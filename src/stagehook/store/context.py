@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.errors import InvalidInput
+from stagehook.store.auth_cache import AuthCache
 from stagehook.store.db import Database
 
 #: Largest id a database row can have (BIGINT); larger numbers in requests are refused.
@@ -22,6 +23,7 @@ class Store:
     db: Database
     clock: Clock
     settings: Settings
+    auth: AuthCache = field(default_factory=AuthCache)
 
 
 def new_hash() -> str:

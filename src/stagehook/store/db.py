@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -20,19 +20,58 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
+from stagehook.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "stagehook_wake"
+T = TypeVar("T")
+
+
+class _WriterLock:
+    """SQLite's one writer, with a fast lane for the delivery dispatcher.
+
+    Under API load many request threads queue for the write lock; a plain lock hands it
+    to whoever wakes first, so the dispatcher's claims and result writes could wait
+    behind dozens of submits and deliveries would lag seconds behind the events. Urgent
+    holders (the dispatcher) go before every waiting normal one.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    @contextlib.contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    while self._held:
+                        self._cond.wait()
+                finally:
+                    self._urgent_waiting -= 1
+            else:
+                while self._held or self._urgent_waiting:
+                    self._cond.wait()
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._write_lock = threading.Lock()
+        self._write_lock = _WriterLock()
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
+        self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -84,11 +123,14 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction; commits on success, rolls back on any exception."""
+    def write(self, *, urgent: bool = False) -> Iterator[Connection]:
+        """One write transaction; commits on success, rolls back on any exception.
+
+        ``urgent`` (the dispatcher) goes first when SQLite writers queue up.
+        """
         woke = False
         if self.is_sqlite:
-            with self._write_lock, self._connect() as conn:
+            with self._write_lock.hold(urgent=urgent), self._connect() as conn:
                 conn.info["begin_mode"] = "IMMEDIATE"
                 try:
                     with conn.begin():
@@ -108,6 +150,14 @@ class Database:
         if woke:
             for listener in list(self._wake_listeners):
                 listener()
+
+    def write_grouped(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a write transaction it may share with concurrent requests.
+
+        Returns once committed; a failure rolls back only this request's part (see
+        store/group_commit.py). ``work`` must not open transactions of its own.
+        """
+        return self._group.run(work)
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""

@@ -19,7 +19,8 @@ from stagehook.store.tables import (
     project_datasets,
     projects,
 )
-from stagehook.store.tasks import count_by_stage, create_tasks
+from stagehook.store.task_counts import by_stage
+from stagehook.store.tasks import create_tasks
 from stagehook.store.webhooks import live_webhook, remove_webhook, upsert_webhook
 from stagehook.store.workflow_templates import create_template, get_template
 from stagehook.workflow.graph import check_live_edit, validate
@@ -120,7 +121,7 @@ def workflow_json(conn: Connection, project_hash: str) -> dict[str, Any]:
 def get_project(store: Store, project_hash: str) -> dict[str, Any]:
     with store.db.read() as conn:
         data = _project_dict(conn, project_hash)
-        data["task_counts"] = count_by_stage(conn, project_hash)
+        data["task_counts"] = by_stage(conn, project_hash)
     return data
 
 
@@ -152,7 +153,7 @@ def put_workflow(store: Store, project_hash: str, workflow: Workflow) -> dict[st
     validate(workflow)
     with store.db.write() as conn:
         old = load_workflow(conn, project_hash)
-        held = {stage: sum(c.values()) for stage, c in count_by_stage(conn, project_hash).items()}
+        held = {stage: sum(c.values()) for stage, c in by_stage(conn, project_hash).items()}
         check_live_edit(old, workflow, held)
         new_uuids = {s.uuid for s in workflow.stages}
         for stage in old.stages:

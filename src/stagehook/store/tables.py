@@ -184,6 +184,20 @@ tasks = Table(
     Index("ix_tasks_project_stage", "project_hash", "stage_uuid", "seq"),
     # "Submit & next" first looks for the tasks a person already holds at a stage.
     Index("ix_tasks_stage_assignee", "project_hash", "stage_uuid", "assignee", "seq"),
+    Index("ix_tasks_project_seq", "project_hash", "seq"),
+)
+
+# How many tasks each (stage, status) holds, kept in the transaction of every change, so
+# no page counts a project's tasks. Several shards per key spread concurrent writers'
+# row locks on PostgreSQL; a count is the sum over its shards (migration 0004).
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("project_hash", Hash, primary_key=True),
+    Column("stage_uuid", Hash, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 label_rows = Table(
@@ -326,4 +340,14 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Double, nullable=False),
     Column("heartbeat_at", Double, nullable=False),
+)
+
+# One row whose value goes up in the same transaction as anything that takes access
+# away (a revoked key, a changed membership): every process's authentication cache
+# compares it on each request, so a revocation holds on the very next request (0004).
+auth_epoch = Table(
+    "auth_epoch",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )

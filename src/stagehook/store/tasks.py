@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from stagehook.errors import NotFound
+from stagehook.store import task_counts
 from stagehook.store.access import (
     Principal,
     Role,
@@ -23,6 +24,23 @@ from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
 from stagehook.workflow.stages import Action, TaskStatus
+
+# Statements of the submit path, built once (see projects_read.py).
+_MOVE = (
+    update(tasks)
+    .where(tasks.c.task_uuid == bindparam("b_task"))
+    .values(
+        stage_uuid=bindparam("b_stage"),
+        status=bindparam("b_status"),
+        assignee=bindparam("b_assignee"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_STATES = select(tasks).where(
+    tasks.c.project_hash == bindparam("project_hash"),
+    tasks.c.task_uuid.in_(bindparam("task_uuids", expanding=True)),
+)
+_STATES_LOCKED = _STATES.with_for_update()
 
 
 def _state(row: Any) -> task_machine.TaskState:
@@ -57,16 +75,10 @@ def _apply(
     now = store.clock.now()
     if outcome.transitions:
         conn.execute(
-            update(tasks)
-            .where(tasks.c.task_uuid == bindparam("b_task"))
-            .values(
-                stage_uuid=bindparam("b_stage"),
-                status=bindparam("b_status"),
-                assignee=bindparam("b_assignee"),
-                updated_at=now,
-            ),
+            _MOVE,
             [
                 {
+                    "b_now": now,
                     "b_task": t.after.task_uuid,
                     "b_stage": t.after.stage_uuid,
                     "b_status": t.after.status.value,
@@ -92,6 +104,18 @@ def _apply(
                 }
                 for t in outcome.transitions
             ],
+        )
+        task_counts.add(
+            conn,
+            project_hash,
+            (
+                delta
+                for t in outcome.transitions
+                for delta in task_counts.moved(
+                    (t.before.stage_uuid, t.before.status.value),
+                    (t.after.stage_uuid, t.after.status.value),
+                )
+            ),
         )
     return write_events(conn, store, project_hash, outcome.events)
 
@@ -123,6 +147,7 @@ def create_tasks(
         for data_hash in data_hashes
     ]
     conn.execute(insert(tasks), rows)
+    task_counts.add(conn, project_hash, [((stage_uuid, TaskStatus.NEW.value), len(rows))])
     conn.execute(
         insert(label_rows),
         [
@@ -165,40 +190,43 @@ def list_tasks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after = decode_cursor(cursor)
-    query = select(tasks).where(tasks.c.project_hash == project_hash, tasks.c.seq > after)
-    if stage_uuid:
-        query = query.where(tasks.c.stage_uuid == stage_uuid)
-    if status:
-        query = query.where(tasks.c.status == status)
+    params = {
+        "project_hash": project_hash,
+        "after": decode_cursor(cursor),
+        "limit": limit + 1,
+        "stage_uuid": stage_uuid,
+        "status": status,
+    }
     with store.db.read() as conn:
-        rows = conn.execute(query.order_by(tasks.c.seq).limit(limit + 1)).all()
-    page = [task_dict(_state(r)) for r in rows[:limit]]
+        rows = conn.execute(_PAGES[bool(stage_uuid), bool(status)], params).all()
+    # rows straight to the wire shape: a page is up to 500 rows, per-row objects add up
+    page = [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows[:limit]]
     return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
 
 
-def count_by_stage(conn: Connection, project_hash: str) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    rows = conn.execute(
-        select(tasks.c.stage_uuid, tasks.c.status, func.count())
-        .where(tasks.c.project_hash == project_hash)
-        .group_by(tasks.c.stage_uuid, tasks.c.status)
-    ).all()
-    for stage_uuid, status, n in rows:
-        counts.setdefault(stage_uuid, {})[status] = n
-    return counts
+def _page_query(by_stage: bool, by_status: bool) -> Select[Any]:
+    query = select(tasks.c.seq, *(tasks.c[name] for name in _PUBLIC)).where(
+        tasks.c.project_hash == bindparam("project_hash"), tasks.c.seq > bindparam("after")
+    )
+    if by_stage:
+        query = query.where(tasks.c.stage_uuid == bindparam("stage_uuid"))
+    if by_status:
+        query = query.where(tasks.c.status == bindparam("status"))
+    return query.order_by(tasks.c.seq).limit(bindparam("limit"))
+
+
+#: A task as the API shows it (``task_dict``), and a page query per filter combination.
+_PUBLIC = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
+_PAGES = {(s, st): _page_query(s, st) for s in (False, True) for st in (False, True)}
 
 
 def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
-    query = select(tasks).where(
-        tasks.c.project_hash == project_hash, tasks.c.task_uuid.in_(list(task_uuids))
-    )
-    if lock and conn.engine.dialect.name != "sqlite":
-        query = query.with_for_update()
-    return {r.task_uuid: _state(r) for r in conn.execute(query)}
+    query = _STATES_LOCKED if lock and conn.engine.dialect.name != "sqlite" else _STATES
+    params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
+    return {r.task_uuid: _state(r) for r in conn.execute(query, params)}
 
 
 def apply_stage_actions(
@@ -210,7 +238,8 @@ def apply_stage_actions(
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
-    with store.db.write() as conn:
+
+    def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         stage = workflow.stage(stage_uuid)
         if stage is None:
@@ -229,20 +258,24 @@ def apply_stage_actions(
             project_hash,
             [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
         )
-        uids = _apply(conn, store, project_hash, outcome, principal.username)
+        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+
+    outcome, uids = store.db.write_grouped(work)
     return [task_dict(t.after) for t in outcome.transitions], uids
 
 
 def move_task(
     store: Store, project_hash: str, task_uuid: str, stage_uuid: str, principal: Principal
 ) -> tuple[dict[str, Any], list[str]]:
-    with store.db.write() as conn:
+    def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         states = _load_states(conn, project_hash, [task_uuid])
         if task_uuid not in states:
             raise NotFound(f"task {task_uuid} does not exist in this project")
         outcome = task_machine.move_task(workflow, project_hash, states[task_uuid], stage_uuid)
-        uids = _apply(conn, store, project_hash, outcome, principal.username)
+        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+
+    outcome, uids = store.db.write_grouped(work)
     return task_dict(outcome.transitions[0].after), uids
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from stagehook.store import auth_cache
 from stagehook.store.access import Principal, Role
 from stagehook.store.context import Store, new_hash
 from stagehook.store.credentials import (
@@ -100,6 +101,7 @@ def set_active(store: Store, user_id: str, active: bool) -> Principal:
         )
         if not active:
             end_user_sessions(conn, user_id, now)
+        auth_cache.bump(conn)  # the user's keys stop (or start) working everywhere at once
     return user
 
 
@@ -128,6 +130,7 @@ def revoke_api_key(store: Store, key_id: str) -> None:
             .values(revoked_at=now)
         )
         end_key_sessions(conn, key_id, now)
+        auth_cache.bump(conn)
     if result.rowcount == 0:
         raise NotFound(f"API key {key_id} does not exist or is already revoked")
 
@@ -162,21 +165,29 @@ def create_api_key(store: Store, user_id: str, name: str) -> tuple[str, str]:
     return key_id, key
 
 
-def authenticate_key(store: Store, key: str) -> tuple[Principal, str]:
-    """The key's active user and the key's id (a session opened with it names it)."""
-    with store.db.read() as conn:
-        row = conn.execute(
-            select(users, api_keys.c.key_id)
-            .join(api_keys, api_keys.c.user_id == users.c.user_id)
-            .where(
-                api_keys.c.key_hash == hash_key(key),
-                api_keys.c.revoked_at.is_(None),
-                users.c.disabled_at.is_(None),
-            )
-        ).first()
+_KEY_OWNER = (
+    select(users, api_keys.c.key_id)
+    .join(api_keys, api_keys.c.user_id == users.c.user_id)
+    .where(
+        api_keys.c.key_hash == bindparam("key_hash"),
+        api_keys.c.revoked_at.is_(None),
+        users.c.disabled_at.is_(None),
+    )
+)
+
+
+def key_owner(conn: Connection, key_hash: str) -> tuple[Principal, str]:
+    """The active user holding the (unrevoked) key with this hash, and the key's id."""
+    row = conn.execute(_KEY_OWNER, {"key_hash": key_hash}).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
     return _principal(row), row.key_id
+
+
+def authenticate_key(store: Store, key: str) -> tuple[Principal, str]:
+    """The key's active user and the key's id (a session opened with it names it)."""
+    with store.db.read() as conn:
+        return key_owner(conn, hash_key(key))
 
 
 def authenticate(store: Store, key: str) -> Principal:
@@ -234,6 +245,7 @@ def set_membership(store: Store, project_hash: str, user_id: str, role: Role) ->
         conn.execute(
             insert(memberships).values(project_hash=project_hash, user_id=user_id, role=role)
         )
+        auth_cache.bump(conn)
 
 
 def list_memberships(store: Store, project_hash: str) -> list[dict[str, Any]]:

@@ -1,0 +1,303 @@
+"""The API's hot path: a real ``stagehook serve`` under loopback load, ratios side by side.
+
+One run measures, for SQLite and PostgreSQL (issue 11's goals):
+
+1. single-task SUBMIT throughput ÷ ``GET /api/v1/meta`` on the same server;
+3. submit → receiver latency at 50 % and 90 % of the measured submit capacity;
+4. PostgreSQL's time per submit ÷ SQLite's;
+5. ``GET /projects`` and ``GET /tasks?limit=500`` ÷ ``/meta``;
+6. RSS of ``serve`` after ``--memory-seconds`` of 50 clients (and, with ``--soak``, over
+   a longer soak);
+7. every call an annotator, reviewer or editor makes, at 1M tasks ÷ at 10k tasks (two
+   servers side by side, requests alternating).
+
+The server is ``python -m stagehook serve`` (embedded dispatcher on); the receiver is
+``tests/support/receiver.py`` in its own process; every submit makes one event whose
+delivery the receiver logs with its arrival time. Tasks are bulk-inserted by SQL.
+
+    python bench/api_throughput.py                       # everything, ~10 min
+    python bench/api_throughput.py --only throughput --backend sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+from _bulk import BulkTasks
+from _common import ANNOTATE, ROOT, machine, percentile, pg_version, receiver_process
+from _http import AUTH, Load, Server, closed_loop, open_loop, rss_sampler, session
+from _scale import scale_phase
+from _served import served_project
+
+PHASES = ("throughput", "latency", "memory", "scale")
+
+
+class Target:
+    """One backend's server with its project and a supply of tasks waiting at Annotate."""
+
+    def __init__(self, backend: str, server: Server, project_hash: str, bulk: BulkTasks) -> None:
+        self.backend = backend
+        self.server = server
+        self.project_hash = project_hash
+        self.bulk = bulk
+        self._next = 0
+        self.sent: dict[str, tuple[float, float]] = {}  # event uid -> (sent, answered)
+
+    def take_task(self) -> str:
+        if self._next >= self.bulk.count:
+            raise AssertionError("out of tasks: raise --tasks")
+        self._next += 1
+        return self.bulk.task(self._next - 1)
+
+    async def meta(self, http: aiohttp.ClientSession, _: int) -> None:
+        async with http.get("/api/v1/meta", headers=AUTH) as response:
+            await response.read()
+            assert response.status == 200, response.status
+
+    async def projects(self, http: aiohttp.ClientSession, _: int) -> None:
+        async with http.get("/api/v1/projects", headers=AUTH) as response:
+            await response.read()
+            assert response.status == 200, response.status
+
+    async def tasks500(self, http: aiohttp.ClientSession, _: int) -> None:
+        path = f"/api/v1/projects/{self.project_hash}/tasks?limit=500"
+        async with http.get(path, headers=AUTH) as response:
+            await response.read()
+            assert response.status == 200, response.status
+
+    async def submit(self, http: aiohttp.ClientSession, _: int) -> None:
+        body = {"actions": [{"task_uuid": self.take_task(), "action": "SUBMIT"}]}
+        path = f"/api/v1/projects/{self.project_hash}/workflow/stages/{ANNOTATE}/actions"
+        sent = time.time()
+        async with http.post(path, json=body, headers=AUTH) as response:
+            data = await response.json()
+            answered = time.time()
+            assert response.status == 200, (response.status, data)
+        for uid in data["event_uids"]:
+            self.sent[uid] = (sent, answered)
+
+    async def mixed(self, http: aiohttp.ClientSession, n: int) -> None:
+        await (self.meta, self.submit, self.projects, self.tasks500)[n % 4](http, n)
+
+
+@contextlib.contextmanager
+def target(backend: str, receiver_url: str, tasks: int, label: str, src: Path) -> Iterator[Target]:
+    with served_project(backend, receiver_url, tasks, src=src) as (server, project_hash, bulk):
+        yield Target(f"{label}{backend}".strip(), server, project_hash, bulk)
+
+
+# --------------------------------------------------------------------------- goals 1, 4, 5
+ENDPOINTS = ("meta", "submit", "projects", "tasks500")
+
+
+async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[str, float]:
+    """Closed-loop rates, alternating target by target and endpoint by endpoint.
+
+    Also the server process's CPU per request (utime + stime): on a machine shared with
+    other work the rates follow the CPU share the server gets, its CPU per request much
+    less (PostgreSQL's own backends are not in it).
+    """
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for _round in range(args.rounds):
+        for t in targets:
+            async with session(t.server.url, args.clients) as http:
+                for name in ENDPOINTS:
+                    before = t.server.cpu_seconds()
+                    load = await closed_loop(http, getattr(t, name), args.clients, args.seconds)
+                    spent = (t.server.cpu_seconds() - before) / max(load.done, 1) * 1000
+                    cpu.setdefault((t.backend, name), []).append(spent)
+                    rates.setdefault((t.backend, name), []).append(load.rate)
+                    _show(f"{t.backend:18} {name:9}", load)
+    print(
+        f"\n{'server':18} {'meta/s':>8} {'submit/s':>9} {'projects/s':>11} {'tasks500/s':>11}"
+        "  submit÷meta  projects÷meta  tasks÷meta"
+    )
+    capacity: dict[str, float] = {}
+    for t in targets:
+        med = {n: statistics.median(rates[(t.backend, n)]) for n in ENDPOINTS}
+        capacity[t.backend] = med["submit"]
+        print(
+            f"{t.backend:18} {med['meta']:8.0f} {med['submit']:9.0f} {med['projects']:11.0f}"
+            f" {med['tasks500']:11.0f}  {med['submit'] / med['meta']:10.1%}"
+            f"  {med['projects'] / med['meta']:12.1%}  {med['tasks500'] / med['meta']:10.1%}"
+        )
+    print(
+        f"\n{'server CPU ms/request':22}"
+        + "".join(f"{n:>10}" for n in ENDPOINTS)
+        + "  meta÷submit (CPU)"
+    )
+    for t in targets:
+        med = {n: statistics.median(cpu[(t.backend, n)]) for n in ENDPOINTS}
+        print(
+            f"{t.backend:22}"
+            + "".join(f"{med[n]:10.2f}" for n in ENDPOINTS)
+            + f"  {med['meta'] / med['submit']:10.1%}"
+        )
+    for label in sorted({t.backend.rsplit(" ", 1)[0] for t in targets if " " in t.backend}) or [""]:
+        sq, pg = f"{label} sqlite".strip(), f"{label} postgresql".strip()
+        if sq in capacity and pg in capacity:
+            print(
+                f"goal 4 ({label or 'this tree'}): PostgreSQL time per submit ÷ SQLite's = "
+                f"{capacity[sq] / capacity[pg]:.2f}x"
+            )
+    return capacity
+
+
+def _show(label: str, load: Load) -> None:
+    lat = sorted(load.latencies)
+    print(
+        f"  {label} {load.rate:7.0f}/s  ({load.done} in {load.seconds:.1f}s, {load.errors} errors,"
+        f" p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms)",
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- goal 3
+def _received(path: Path) -> dict[str, float]:
+    got: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                got.setdefault(parts[0], float(parts[2]))
+    return got
+
+
+async def latency(
+    targets: list[Target], capacity: dict[str, float], args: argparse.Namespace, log: Path
+) -> None:
+    print(
+        "\nserver             load            rate/s  n     from request: p50   p99    max"
+        "   | from answer: p50   p99"
+    )
+    for t in targets:
+        for share in (0.5, 0.9):
+            rate = capacity[t.backend] * share
+            t.sent.clear()
+            async with session(t.server.url, 256) as http:
+                load = await open_loop(http, t.submit, rate, args.latency_seconds)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                got = _received(log)
+                if all(uid in got for uid in t.sent):
+                    break
+                await asyncio.sleep(0.2)
+            got = _received(log)
+            lost = [uid for uid in t.sent if uid not in got]
+            from_sent = sorted((got[u] - s) * 1000 for u, (s, _) in t.sent.items() if u in got)
+            from_answer = sorted((got[u] - a) * 1000 for u, (_, a) in t.sent.items() if u in got)
+            print(
+                f"{t.backend:18} {share:4.0%} capacity {rate:7.0f} {load.done:5}"
+                f"  {percentile(from_sent, 50):16.1f} {percentile(from_sent, 99):6.1f}"
+                f" {max(from_sent, default=float('nan')):6.1f}"
+                f"   | {percentile(from_answer, 50):14.1f} {percentile(from_answer, 99):6.1f}"
+                f"{'  NOT RECEIVED: ' + str(len(lost)) if lost else ''}"
+                f"{'  errors: ' + str(load.errors) if load.errors else ''}",
+                flush=True,
+            )
+
+
+# --------------------------------------------------------------------------- goal 6
+async def memory(targets: list[Target], args: argparse.Namespace) -> None:
+    print(
+        "\nserver             RSS idle  after load  load/s"
+        "  (50 clients, mixed meta/submit/projects/tasks500)"
+    )
+    for t in targets:
+        idle = t.server.rss_mb()
+        samples, stop = rss_sampler(t.server, 60.0)
+        async with session(t.server.url, 50) as http:
+            load = await closed_loop(http, t.mixed, 50, args.memory_seconds)
+            after = t.server.rss_mb()
+            print(f"{t.backend:18} {idle:6.0f} MB {after:7.0f} MB {load.rate:7.0f}", flush=True)
+            if args.soak:
+                load = await closed_loop(http, t.mixed, 50, args.soak)
+        stop.set()
+        if args.soak:
+            soak = samples[1:] or samples
+            per_minute = ", ".join(f"{s:.0f}" for s in samples)
+            print(
+                f"{t.backend:18} soak {args.soak:.0f}s: RSS per minute {per_minute} MB;"
+                f" max ÷ min after the first minute {max(soak) / min(soak):.3f}; {load.rate:.0f}/s",
+                flush=True,
+            )
+
+
+# --------------------------------------------------------------------------- main
+async def main_async(args: argparse.Namespace) -> None:
+    log = Path(args.receiver_log)
+    log.unlink(missing_ok=True)
+    needs_soak = int(args.soak * 400)
+    with receiver_process(log, "--timestamps") as receiver_url, contextlib.ExitStack() as stack:
+        if set(args.only) & {"throughput", "latency", "memory"}:
+            targets = [
+                stack.enter_context(target(b, receiver_url, args.tasks + needs_soak, label, src))
+                for b in args.backend
+                for label, src in args.src
+            ]
+            capacity = {t.backend: args.capacity for t in targets}
+            if "throughput" in args.only:
+                capacity = await throughput(targets, args)
+            if "latency" in args.only:
+                await latency(targets, capacity, args, log)
+            if "memory" in args.only:
+                await memory(targets, args)
+            stack.close()
+        if "scale" in args.only:
+            for backend in args.backend:
+                await scale_phase(backend, receiver_url, args.small, args.big, args.reps)
+    log.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--only", action="append", choices=PHASES, help="repeatable")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per throughput window")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
+    parser.add_argument("--tasks", type=int, default=60_000, help="tasks per backend")
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=200.0,
+        help="submits/s to assume when the throughput phase is skipped",
+    )
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--memory-seconds", type=float, default=60.0)
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak after that")
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=30, help="requests per endpoint and size")
+    parser.add_argument(
+        "--src",
+        action="append",
+        metavar="LABEL=PATH",
+        help="run servers from this source tree too (repeatable; e.g. before=/tmp/old/src):"
+        " every phase but scale measures them side by side",
+    )
+    parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-api-receiver.log")
+    args = parser.parse_args()
+    args.backend = args.backend or ["sqlite", "postgresql"]
+    args.only = args.only or list(PHASES)
+    if args.src:
+        args.src = [
+            (f"{s.split('=', 1)[0]} ", Path(s.split("=", 1)[1]).resolve()) for s in args.src
+        ]
+    else:
+        args.src = [("", ROOT / "src")]
+    extra = f"; PostgreSQL {pg_version()}" if "postgresql" in args.backend else ""
+    print(f"machine: {machine()}{extra}", flush=True)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

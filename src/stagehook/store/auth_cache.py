@@ -1,0 +1,71 @@
+"""Who a credential belongs to and what they may do, without re-reading it every request.
+
+Looking up an API key (a join) and the caller's project role (two more reads) on every
+request was a large share of a submit's cost. This cache keeps the answers in memory,
+each stamped with the **access epoch** it was read under: a one-row counter that goes
+up in the same transaction as anything that takes access away (revoking a key, changing
+or removing a membership; sessions ending, once they live on the server). Each request
+reads the counter once (one primary-key row, no join); a cached answer is used only if
+its stamp equals the counter, so a revocation committed by *any* process, on SQLite or
+PostgreSQL, is refused on the very next request. Revocations are rare; a bump simply
+empties everyone's cache.
+
+Each answer is loaded in the same transaction that read the epoch, epoch first: if a
+bump commits meanwhile, the answer carries the older stamp and is reloaded next time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, select, update
+
+from stagehook.store.tables import auth_epoch
+
+T = TypeVar("T")
+
+#: Entries kept at most; past that the cache starts over (a burst of distinct keys).
+MAX_ENTRIES = 10_000
+
+_READ_EPOCH = select(auth_epoch.c.value).where(auth_epoch.c.id == 1)
+_BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
+
+
+def read_epoch(conn: Connection) -> int:
+    return int(conn.execute(_READ_EPOCH).scalar_one())
+
+
+def bump(conn: Connection) -> None:
+    """Inside the transaction that takes access away: every cached answer is stale."""
+    conn.execute(_BUMP)
+
+
+class AuthCache:
+    """Answers keyed by anything hashable (``("key", key_hash)``, ``("role", ...)``)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, epoch: int, key: Hashable, load: Callable[[], T]) -> T:
+        """The answer for ``key`` under ``epoch``, from ``load()`` when not cached.
+
+        ``load`` must read after ``epoch`` was read; whatever it raises (unknown key,
+        no access) is not cached.
+        """
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == epoch:
+            value: T = hit[1]
+            return value
+        value = load()
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (epoch, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
