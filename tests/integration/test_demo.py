@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.processes import kill
+
+pytestmark = pytest.mark.slow  # each starts servers and runs the whole story
 
 
 def _env(**extra: str) -> dict[str, str]:
