@@ -105,6 +105,9 @@ def test_the_ui_applies_the_same_label_rule(
     with WebClient(server[0]) as browser:
         browser.sign_in(username="annotator-1", password="a long password")
         page = f"/projects/{project}/tasks/{task['task_uuid']}"
+        shown = browser.get(page).text
+        assert "Read only: a annotator cannot change labels" in shown
+        assert "Save labels" not in shown
         saved = browser.form(
             page + "/labels", {"version": "0", "labels_json": '{"x": 1}'}, page=page
         )

@@ -197,6 +197,26 @@ LABEL_EDITORS: dict[StageType, frozenset[Role]] = {
 }
 
 
+def label_edit_refusal(
+    principal: Principal,
+    role: Role,
+    stage_type: StageType | None,
+    stage_title: str,
+    status: str,
+    assignee: str | None,
+) -> str | None:
+    """Why the principal may not change a task's labels where it rests, or None."""
+    editors = LABEL_EDITORS.get(stage_type, frozenset()) if stage_type else frozenset()
+    if role not in editors:
+        return (
+            f"a {role.value} cannot change labels of a task at {stage_type} stage {stage_title!r}"
+        )
+    held = status == TaskStatus.ASSIGNED and assignee not in (None, principal.username)
+    if held and role not in MANAGER_ROLES:
+        return f"the task is assigned to {assignee}; only they can change its labels"
+    return None
+
+
 def require_label_editor(
     conn: Connection, principal: Principal, role: Role, project_hash: str, label_hash: str
 ) -> None:
@@ -209,10 +229,13 @@ def require_label_editor(
     if task is None:
         raise NotFound(f"label row {label_hash} does not exist in this project")
     stage = load_workflow(conn, project_hash).stage(task.stage_uuid)
-    editors = LABEL_EDITORS.get(stage.stage_type, frozenset()) if stage else frozenset()
-    if role not in editors:
-        where = f"{stage.stage_type} stage {stage.title!r}" if stage else "its stage"
-        raise Forbidden(f"a {role.value} cannot change labels of a task at {where}")
-    held = task.status == TaskStatus.ASSIGNED and task.assignee not in (None, principal.username)
-    if held and role not in MANAGER_ROLES:
-        raise Forbidden(f"the task is assigned to {task.assignee}; only they can change its labels")
+    refusal = label_edit_refusal(
+        principal,
+        role,
+        stage.stage_type if stage else None,
+        stage.title if stage else task.stage_uuid,
+        task.status,
+        task.assignee,
+    )
+    if refusal is not None:
+        raise Forbidden(refusal)

@@ -19,6 +19,7 @@ from stagehook.store.access import (
     ROLE_STAGE_TYPES,
     Principal,
     Role,
+    label_edit_refusal,
     require_project_role,
 )
 from stagehook.store.context import Store
@@ -164,8 +165,10 @@ def workbench_config(
     """What labels/workbench.js starts from (embedded in the page as JSON)."""
     kind = StageType(stage["stage_type"])
     may_act = role in MANAGER_ROLES or kind in ROLE_STAGE_TYPES.get(role, frozenset({kind}))
-    held_by_other = task["assignee"] not in (None, user.username)
-    editable = kind == StageType.ANNOTATE and may_act and not final and not held_by_other
+    # The same rule the label row's PUT applies (store/access.py), so the editor never
+    # offers an edit the save would refuse.
+    refusal = label_edit_refusal(user, role, kind, stage["title"], task["status"], task["assignee"])
+    editable = kind == StageType.ANNOTATE and may_act and not final and refusal is None
     project_hash = project["project_hash"]
     return {
         "project_hash": project_hash,

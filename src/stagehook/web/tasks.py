@@ -11,7 +11,7 @@ from stagehook.api.schemas import LabelRowPut
 from stagehook.errors import InvalidInput, NotFound, StagehookError
 from stagehook.inputs import decode_json
 from stagehook.store import labels, projects, tasks
-from stagehook.store.access import require_project_role
+from stagehook.store.access import label_edit_refusal, require_project_role
 from stagehook.web.annotate import workbench_config
 from stagehook.web.common import (
     StoreDep,
@@ -173,6 +173,15 @@ def _task_page(
         row=row,
         draft=draft if draft is not None else json.dumps(row["labels"]),
         error=error,
+        # The rule the save applies, shown before anyone types (store/access.py).
+        read_only=label_edit_refusal(
+            user,
+            role,
+            StageType(stage["stage_type"]),
+            stage["title"],
+            task["status"],
+            task["assignee"],
+        ),
         history=tasks.task_history_of(store, project_hash, task_uuid),
         titles=titles,
         actions=action_buttons(stage["stage_type"]),

@@ -13,7 +13,7 @@ from stagehook.api.deps import KeyOrSession, StoreDep
 from stagehook.api.errors import error_responses
 from stagehook.api.openapi import DocumentedRoute
 from stagehook.api.public import UploadedUnitsPublic
-from stagehook.errors import UnsupportedMedia
+from stagehook.errors import NotFound, UnsupportedMedia
 from stagehook.media.inspect import image_size
 from stagehook.media.sniff import sniff
 from stagehook.media.storage import Blob, MediaStore
@@ -129,7 +129,8 @@ def data_unit_content(
     unit = readable_unit(store, user, data_hash)
     if unit.sha256 is None:
         if unit.uri is None:
-            raise UnsupportedMedia(f"data unit {data_hash} has no image: no upload and no uri")
+            # Nothing to serve is a missing resource (415 is about a request's body).
+            raise NotFound(f"data unit {data_hash} has no image: no upload and no uri")
         return RedirectResponse(unit.uri, status_code=307)
     etag = f'"{unit.sha256}"'
     headers = {"etag": etag, "cache-control": "private, max-age=31536000, immutable"}

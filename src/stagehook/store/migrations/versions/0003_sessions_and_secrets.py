@@ -7,6 +7,10 @@ Create Date: 2026-11-29
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -54,6 +58,52 @@ def upgrade() -> None:
     with op.batch_alter_table("webhooks") as batch:
         batch.alter_column("secret", type_=sa.String(length=400), existing_nullable=False)
         batch.alter_column("previous_secret", type_=sa.String(length=400), existing_nullable=True)
+    repair_lone_surrogates(op.get_bind())
+
+
+#: JSON columns that could hold a lone surrogate stored before the API refused them; such
+#: a row could not be sent back (as UTF-8) and made every read of it fail.
+JSON_COLUMNS = (
+    ("label_rows", "label_hash", "labels"),
+    ("data_units", "seq", "metadata"),
+    ("projects", "seq", "workflow"),
+    ("workflow_templates", "seq", "workflow"),
+)
+_LONE = re.compile("[\ud800-\udfff]")
+
+
+def _repaired(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_repaired(v) for v in value]
+    if isinstance(value, dict):
+        return {_repaired(k): _repaired(v) for k, v in value.items()}
+    return value
+
+
+def repair_lone_surrogates(conn: sa.Connection) -> None:
+    """Replace lone surrogates with U+FFFD so every row reads back (valid pairs stay)."""
+    for table, key, column in JSON_COLUMNS:
+        _repair(conn, table, key, column)
+
+
+def _repair(conn: sa.Connection, table: str, key: str, column: str) -> None:
+    rows = sa.table(table, sa.column(key), sa.column(column, sa.Text))
+    text = sa.cast(rows.c[column], sa.Text)
+    # JSON text keeps non-ASCII as \uXXXX escapes: only rows with such an escape can hold one.
+    suspects = conn.execute(
+        sa.select(rows.c[key], text).where(
+            text.like("%\\ud%", escape="!") | text.like("%\\uD%", escape="!")
+        )
+    ).all()
+    for row_key, stored in suspects:
+        document = json.loads(stored)
+        fixed = _repaired(document)
+        if fixed != document:
+            conn.execute(
+                sa.update(rows).where(rows.c[key] == row_key).values({column: json.dumps(fixed)})
+            )
 
 
 def downgrade() -> None:
