@@ -114,10 +114,11 @@ export function fromRow(labels, dataHash, byHash) {
     const root = cls?.attributes?.[0];
     if (!root) continue;
     const given = labels.classification_answers?.[inst.classificationHash]?.classifications;
-    const answers = readAnswers(given, byHash);
+    const { [root.featureNodeHash]: value, ...nested } = readAnswers(given, byHash);
     state.classifications[inst.featureHash] = {
       classificationHash: inst.classificationHash,
-      value: answers[root.featureNodeHash] ?? null,
+      value: value ?? null,
+      nested,
       kept: keptAnswers(given, [root]),
       meta: pickMeta(inst),
     };
@@ -125,10 +126,15 @@ export function fromRow(labels, dataHash, byHash) {
   return state;
 }
 
-// Answers the side panel does not edit (nested under a radio option, numeric) are kept
-// as they came and written back unchanged: editing a row in the browser loses nothing.
+// Every attribute under these, nested ones (under radio options) too.
+function allAttributes(attributes = []) {
+  return attributes.flatMap((attr) => [attr, ...(attr.options ?? []).flatMap((o) => allAttributes(o.options))]);
+}
+
+// Answers the side panel does not edit (numeric) are kept as they came and written
+// back unchanged: editing a row in the browser loses nothing.
 function keptAnswers(given, edited = []) {
-  const shown = new Set(edited.filter((a) => a.type !== "numeric").map((a) => a.featureNodeHash));
+  const shown = new Set(allAttributes(edited).filter((a) => a.type !== "numeric").map((a) => a.featureNodeHash));
   return (given ?? []).filter((entry) => !shown.has(entry.featureHash));
 }
 
@@ -151,10 +157,15 @@ export function answered(attr, value) {
   return true;
 }
 
+// The answered attributes, flat, as Encord writes them: a radio's chosen option brings
+// the answers to the questions nested under it (those under other options are dropped).
 function entries(attributes, answers, byHash) {
-  return (attributes ?? [])
-    .filter((attr) => answered(attr, answers[attr.featureNodeHash]))
-    .map((attr) => answerEntry(attr, answers[attr.featureNodeHash], byHash));
+  return (attributes ?? []).filter((attr) => attr.type !== "numeric").flatMap((attr) => {
+    const value = answers[attr.featureNodeHash];
+    if (!answered(attr, value)) return [];
+    const chosen = attr.type === "radio" ? (attr.options ?? []).find((o) => o.featureNodeHash === value) : null;
+    return [answerEntry(attr, value, byHash), ...entries(chosen?.options, answers, byHash)];
+  });
 }
 
 const round = (v) => Math.round(v * 1e6) / 1e6;
@@ -190,7 +201,7 @@ export function toRow(state, previous, byHash, ctx) {
     const cls = byHash.get(featureHash);
     const root = cls?.attributes?.[0];
     if (!root) continue;
-    const own = answered(root, entry.value) ? [answerEntry(root, entry.value, byHash)] : [];
+    const own = entries([root], { ...entry.nested, [root.featureNodeHash]: entry.value }, byHash);
     const all = [...own, ...(entry.kept ?? [])];
     if (!all.length) continue;
     classifications.push({

@@ -45,6 +45,26 @@ function attributeField(attr, value, disabled, onChange) {
   return el("fieldset", { class: "attr", "data-attr": attr.featureNodeHash }, el("legend", { text: title }), inputs);
 }
 
+const editable = (attributes) => (attributes ?? []).filter((attr) => attr.type !== "numeric");
+
+// One attribute's field and, for a radio, the questions nested under each of its options
+// (Encord nests attributes under a radio option). Only the chosen option's questions are
+// shown; choosing another option swaps them in place, so focus and Tab order stay put.
+// answers: attribute featureNodeHash -> value; onChange(attributeHash, value).
+function attributeFields(attr, answers, disabled, onChange) {
+  const nested = (attr.type === "radio" ? attr.options ?? [] : [])
+    .filter((option) => editable(option.options).length)
+    .map((option) => el("div", {
+      class: "nested", "data-nested": option.featureNodeHash,
+      hidden: answers[attr.featureNodeHash] !== option.featureNodeHash,
+    }, editable(option.options).flatMap((inner) => attributeFields(inner, answers, disabled, onChange))));
+  const field = attributeField(attr, answers[attr.featureNodeHash], disabled, (value) => {
+    for (const box of nested) box.hidden = box.dataset.nested !== value;
+    onChange(attr.featureNodeHash, value);
+  });
+  return [field, ...nested];
+}
+
 export function renderPalette(box, objects, activeHash, readOnly, onPick) {
   box.replaceChildren(...objects.map((obj, i) => el("button", {
     type: "button", class: "class-chip", "aria-pressed": String(obj.featureNodeHash === activeHash),
@@ -63,10 +83,11 @@ export function renderClassifications(box, classifications, state, readOnly, onA
     box.replaceChildren(el("p", { class: "muted", text: "This ontology has no image classifications." }));
     return;
   }
-  box.replaceChildren(...classifications.filter((cls) => cls.attributes[0].type !== "numeric").map((cls) => {
+  box.replaceChildren(...classifications.filter((cls) => cls.attributes[0].type !== "numeric").flatMap((cls) => {
     const root = cls.attributes[0];
-    return attributeField(root, state.classifications[cls.featureNodeHash]?.value, readOnly,
-      (value) => onAnswer(cls.featureNodeHash, value));
+    const entry = state.classifications[cls.featureNodeHash];
+    const answers = { ...entry?.nested, [root.featureNodeHash]: entry?.value };
+    return attributeFields(root, answers, readOnly, (attr, value) => onAnswer(cls.featureNodeHash, value, attr));
   }));
 }
 
@@ -80,8 +101,7 @@ export function renderObject(box, element, item, readOnly, onAnswer, onClass, cl
     sameShape.map((c) => el("option", { value: c.featureNodeHash, selected: c.featureNodeHash === item.featureHash, text: c.name })));
   box.replaceChildren(
     el("div", { class: "field" }, el("label", { for: "object-class", text: "Class" }), select),
-    ...(element.attributes ?? []).filter((attr) => attr.type !== "numeric").map((attr) => attributeField(attr, item.answers[attr.featureNodeHash], readOnly,
-      (value) => onAnswer(attr.featureNodeHash, value))),
+    ...editable(element.attributes).flatMap((attr) => attributeFields(attr, item.answers, readOnly, onAnswer)),
   );
 }
 

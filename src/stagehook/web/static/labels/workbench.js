@@ -237,11 +237,16 @@ class Workbench {
     this.renderPalette();
   }
 
-  answerClassification(featureHash, value) {
-    const entry = this.state.classifications[featureHash];
-    this.state.classifications[featureHash] = entry
-      ? { ...entry, value, meta: { ...entry.meta, lastEditedAt: encordDate(), lastEditedBy: config.username } }
-      : { classificationHash: shortHash(), value, meta: this.meta() };
+  // value answers the classification's root question, or with attr a question nested
+  // under one of its radio options.
+  answerClassification(featureHash, value, attr) {
+    const entry = this.state.classifications[featureHash]
+      ?? { classificationHash: shortHash(), value: null, meta: this.meta() };
+    const root = this.byHash.get(featureHash)?.attributes?.[0]?.featureNodeHash;
+    const edit = !attr || attr === root ? { value } : { nested: { ...entry.nested, [attr]: value } };
+    const meta = this.state.classifications[featureHash]
+      ? { ...entry.meta, lastEditedAt: encordDate(), lastEditedBy: config.username } : entry.meta;
+    this.state.classifications[featureHash] = { ...entry, ...edit, meta };
     this.touch();
   }
 
@@ -276,7 +281,7 @@ class Workbench {
   renderAll() {
     this.renderPalette();
     renderClassifications($("classifications"), this.structure.classifications ?? [], this.state,
-      config.read_only, (hash, value) => this.answerClassification(hash, value));
+      config.read_only, (hash, value, attr) => this.answerClassification(hash, value, attr));
     this.renderObjects();
   }
 
