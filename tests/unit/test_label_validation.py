@@ -175,3 +175,28 @@ def test_completing_keeps_given_hashes_and_refuses_duplicates() -> None:
     structure["objects"][1]["featureNodeHash"] = CAR
     with pytest.raises(InvalidInput, match="used twice"):
         complete(Structure.model_validate(structure))
+
+
+def test_answers_to_a_question_nested_under_a_radio_option_sit_flat_beside_it() -> None:
+    """Encord's shape: the nested attribute's answer is one more entry in the same list."""
+    structure = ontology_structure()
+    nested = {
+        "name": "How much",
+        "type": "radio",
+        "featureNodeHash": "Hw7mUc4Q",
+        "options": [{"label": "Mostly", "featureNodeHash": "Ms5tLy3B"}],
+    }
+    structure["objects"][0]["attributes"][0]["options"][0]["options"] = [nested]
+    answers = [
+        {"featureHash": "Hw7mUc4Q", "answers": [{"featureHash": "Ms5tLy3B"}]},
+        {"featureHash": OCCLUDED, "answers": [{"featureHash": YES}]},
+    ]
+    labels = row(
+        DATA,
+        [box()],
+        object_answers={"q7Rk2mXa": {"objectHash": "q7Rk2mXa", "classifications": answers}},
+    )
+    check_row(Index(complete(Structure.model_validate(structure))), labels, DATA)
+    answers[0]["answers"] = [{"featureHash": YES}]  # an option of the parent, not of it
+    with pytest.raises(LabelError, match="not an option of 'How much'"):
+        check_row(Index(complete(Structure.model_validate(structure))), labels, DATA)
