@@ -49,6 +49,9 @@ BODIES: dict[tuple[str, str], str | None] = {
         '{"items": [{"title": @S, "metadata": {"k": @S, "n": @N}}]}'
     ),
     ("POST", "/api/v1/workflow-templates"): '{"title": @S, "workflow": ' + _workflow() + "}",
+    ("PUT", "/api/v1/workflow-templates/{template_hash}"): (
+        '{"title": @S, "workflow": ' + _workflow() + "}"
+    ),
     ("POST", "/api/v1/projects"): '{"title": @S, "workflow": ' + _workflow() + "}",
     ("PUT", "/api/v1/projects/{project_hash}/workflow"): _workflow(),
     ("POST", "/api/v1/projects/{project_hash}/workflow/save-as-template"): '{"title": @S}',

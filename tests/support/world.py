@@ -71,6 +71,7 @@ def build_world(api: Api) -> World:
             "dataset_hash": dataset_hash,
             "data_hash": image_hash,
             "ontology_hash": ontology["ontology_hash"],
+            "feature_hash": ontology["structure"]["objects"][0]["featureNodeHash"],
             "stage_uuid": ANNOTATE,
             "task_uuid": tasks[0]["task_uuid"],
             "label_hash": tasks[0]["label_hash"],
