@@ -170,8 +170,8 @@ async def open_loop(
     return load
 
 
-async def sign_in(http: aiohttp.ClientSession) -> None:
-    """A browser session for the UI pages (signed in with the bench API key)."""
+async def sign_in(http: aiohttp.ClientSession) -> str:
+    """A browser session for the UI pages (signed in with the bench API key); its CSRF token."""
     async with http.get("/signin") as response:
         page = await response.text()
     match = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -179,6 +179,10 @@ async def sign_in(http: aiohttp.ClientSession) -> None:
     form = {"csrf": match.group(1), "api_key": BENCH_KEY, "next": "/projects"}
     async with http.post("/signin", data=form, allow_redirects=False) as response:
         assert response.status in (302, 303), f"sign-in answered {response.status}"
+    async with http.get("/projects") as response:
+        found = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+    assert found, "no CSRF token on /projects"
+    return found.group(1)
 
 
 def rss_sampler(server: Server, every: float) -> tuple[list[float], threading.Event]:

@@ -34,10 +34,11 @@ class Side:
     bulk: BulkTasks
     http: aiohttp.ClientSession
     reps: int
+    csrf: str = ""
 
     def index(self, rep: int, lane: int) -> int:
         """Warm-up repetitions (``rep < 0``) sit 10 rows after a measured one."""
-        step = max(20, self.bulk.count // self.reps // 10 * 10)
+        step = max(20, self.bulk.count // (self.reps + 4) // 10 * 10)
         return (abs(rep) * step + lane + (10 if rep < 0 else 0)) % self.bulk.count
 
 
@@ -81,11 +82,24 @@ async def _call(side: Side, name: str, rep: int) -> float:
         ),
         "UI workflow editor": ("GET", f"/projects/{p}/workflow", None, 1),
         "UI projects list": ("GET", "/projects", None, 1),
+        "UI next task (peek)": (
+            "GET",
+            f"/projects/{p}/tasks/{side.bulk.task(side.index(rep, 5))}/next",
+            None,
+            2,
+        ),
+        "UI submit & next": (
+            "POST",
+            f"/projects/{p}/tasks/{side.bulk.task(side.index(rep, 6))}/advance",
+            {"action": "SUBMIT"},
+            2,
+        ),
     }
-    method, path, body, ui = requests[name]
+    method, path, body, kind = requests[name]
+    headers = (AUTH, None, {"accept": "application/json", "x-csrf-token": side.csrf})[kind]
     started = time.perf_counter()
     async with side.http.request(
-        method, path, json=body, headers=None if ui else AUTH, allow_redirects=False
+        method, path, json=body, headers=headers, allow_redirects=False
     ) as response:
         await response.read()
         assert response.status == 200, (name, response.status, await response.text())
@@ -104,6 +118,8 @@ ENDPOINTS = (
     "UI task page",
     "UI workflow editor",
     "UI projects list",
+    "UI next task (peek)",
+    "UI submit & next",
 )
 
 
@@ -115,8 +131,8 @@ async def scale_phase(backend: str, receiver_url: str, small: int, big: int, rep
                 served_project(backend, receiver_url, count, annotate_tenths=7)
             )
             http = session(server.url, 1)
-            await sign_in(http)
-            sides.append(Side(f"{count}", server, project_hash, bulk, http, reps))
+            csrf = await sign_in(http)
+            sides.append(Side(f"{count}", server, project_hash, bulk, http, reps, csrf))
         try:
             print(
                 f"\n{backend}: median ms per call, {big} vs {small} tasks"

@@ -11,14 +11,36 @@ from typing import Annotated
 import httpx
 import typer
 
+from stagehook.client import Client
+
 Url = Annotated[
-    str,
-    typer.Option("--url", envvar="STAGEHOOK_URL", help="the stagehook server's base URL"),
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="STAGEHOOK_URL",
+        help="the stagehook server's base URL (default: the one `stagehook url` prints)",
+    ),
 ]
 ApiKey = Annotated[
-    str,
-    typer.Option("--api-key", envvar="STAGEHOOK_API_KEY", help="an API key (shk_...)"),
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="STAGEHOOK_API_KEY",
+        help="an API key, shk_... (default: the data dir's admin key, as `stagehook key`)",
+    ),
 ]
+
+
+def _client(url: str | None, api_key: str | None) -> Client:
+    """The given server and key, else the server running on this data dir and its key."""
+    from stagehook.connection import NotConfigured, base_url
+    from stagehook.connection import api_key as local_key
+
+    try:
+        return Client(url or base_url(), api_key or local_key(), timeout=300)
+    except NotConfigured as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @contextlib.contextmanager
@@ -41,19 +63,18 @@ def import_images(
         Path, typer.Argument(exists=True, file_okay=False, help="folder of images (recursive)")
     ],
     dataset: Annotated[str, typer.Option("--dataset", help="the dataset_hash to add them to")],
-    api_key: ApiKey,
-    url: Url = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+    url: Url = None,
     jobs: Annotated[int, typer.Option("--jobs", min=1, max=32, help="uploads at once")] = 4,
 ) -> None:
     """Upload a folder of PNG/JPEG/WebP/GIF images; re-running skips what is there."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from stagehook.client import Client
     from stagehook.importer import Importer
 
     with (
         _api_errors(),
-        Client(url, api_key, timeout=300) as client,
+        _client(url, api_key) as client,
         Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -74,8 +95,8 @@ def import_images(
 
 def export_labels(
     project: Annotated[str, typer.Argument(help="the project_hash")],
-    api_key: ApiKey,
-    url: Url = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+    url: Url = None,
     format: Annotated[str, typer.Option("--format", help="encord or coco")] = "encord",
     stage_uuid: Annotated[str | None, typer.Option("--stage", help="only this stage")] = None,
     status: Annotated[str | None, typer.Option("--status", help="only this task status")] = None,
@@ -84,9 +105,8 @@ def export_labels(
     ] = None,
 ) -> None:
     """Stream a project's labels as Encord label rows or COCO to a file or stdout."""
-    from stagehook.client import Client
 
-    with _api_errors(), Client(url, api_key, timeout=300) as client:
+    with _api_errors(), _client(url, api_key) as client:
         chunks = client.export(project, format, stage_uuid=stage_uuid, status=status)
         if output is None:
             for chunk in chunks:

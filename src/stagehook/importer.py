@@ -91,7 +91,7 @@ class Importer:
     ) -> ImportResult:
         """``progress(done, total)`` is called as files are skipped or uploaded."""
         files = find_images(self.folder)
-        have = {u["sha256"] for u in self.client.data_units(self.dataset_hash) if u.get("sha256")}
+        have = {u.sha256 for u in self.client.iter_data_units(self.dataset_hash) if u.sha256}
         result = ImportResult()
         todo: list[Path] = []
         for path in files:

@@ -127,6 +127,7 @@ def test_submit_and_next_walks_the_queue_and_each_event_names_saved_rows(
         if i < 4:
             expect(workbench).not_to_have_attribute("data-ready", current or "")
     expect(page.get_by_text("Done: no more tasks")).to_be_visible()
+    expect(page.locator("[data-stage]")).to_be_hidden()  # nothing left to draw on
     # The details under the editor were the first task's: they make way for a link.
     expect(page.locator("[data-stale-details]")).to_be_visible()
     expect(page.locator("#labels_json")).to_be_hidden()
@@ -187,6 +188,19 @@ def test_a_second_tab_saving_over_a_newer_version_is_shown_a_conflict(
     assert len(objects_of(row)) == 1  # the first tab's box, not overwritten
     conflict.get_by_role("button", name="Reload the saved version").click()
     expect(other.locator("[data-count]")).to_have_text("1")
+    wait_saved(other)
+
+    # Again, and this time the second tab keeps its version on purpose.
+    page.bring_to_front()
+    drag_box(page, (0.1, 0.6), (0.2, 0.7))
+    wait_saved(page)
+    other.bring_to_front()
+    drag_box(other, (0.6, 0.1), (0.7, 0.2))
+    expect(conflict).to_be_visible()
+    conflict.get_by_role("button", name="Keep mine and save over it").click()
+    wait_saved(other)
+    kept = objects_of(api.get_label_row(project.project_hash, task["label_hash"]))
+    assert sorted(round(o["boundingBox"]["x"], 1) for o in kept) == [0.1, 0.6]
     other.close()
 
 

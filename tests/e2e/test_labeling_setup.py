@@ -74,7 +74,7 @@ def test_ontology_page_upload_by_drop_and_a_project_that_uses_them(
     expect(failed).not_to_contain_text("uploaded")
     expect(page.locator("[data-units] tbody tr")).to_have_count(2)
     shot("uploaded")
-    assert len(list(api.data_units(dataset["dataset_hash"]))) == 2
+    assert len(list(api.iter_data_units(dataset["dataset_hash"]))) == 2
 
     page.goto("/projects/new")
     page.get_by_label("Title").fill("Streets")

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.processes import kill
+
+pytestmark = pytest.mark.slow  # each starts servers and runs the whole story
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -71,6 +74,23 @@ def test_demo_uses_the_running_server(tmp_path: Path) -> None:
             headers={"authorization": f"Bearer {key}"},
         ).json()
         assert project["title"] == "Demo: cats" and project["ontology_hash"]
+        # The other commands find the same server and key the same way.
+        exported = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stagehook",
+                "export",
+                project["project_hash"],
+                "--format",
+                "coco",
+            ],
+            env=_env(STAGEHOOK_DATA_DIR=str(data_dir)),
+            capture_output=True,
+            timeout=60,
+        )
+        assert exported.returncode == 0, exported.stderr
+        assert b"cat-001.png" in exported.stdout
     finally:
         kill(server, 15)
 

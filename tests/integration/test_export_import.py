@@ -118,7 +118,7 @@ def test_import_folder_then_rerun_skips_everything(
     first = cli(server[0], "import", str(folder), "--dataset", dataset)
     assert first.returncode == 0, first.stderr
     assert "uploaded 7, skipped 0" in first.stdout
-    units = list(api.data_units(dataset))
+    units = list(api.iter_data_units(dataset))
     assert sorted(u["title"] for u in units) == sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("im*")
     )
@@ -128,7 +128,7 @@ def test_import_folder_then_rerun_skips_everything(
     assert "uploaded 1, skipped 7" in second.stdout
     third = cli(server[0], "import", str(folder), "--dataset", dataset)
     assert "uploaded 0, skipped 8" in third.stdout
-    assert len(list(api.data_units(dataset))) == 8
+    assert len(list(api.iter_data_units(dataset))) == 8
 
 
 def test_import_names_a_broken_file_and_keeps_the_rest(
@@ -140,7 +140,7 @@ def test_import_names_a_broken_file_and_keeps_the_rest(
     result = cli(server[0], "import", str(tmp_path), "--dataset", dataset)
     assert result.returncode == 1
     assert "failed: bad.png" in result.stderr and "uploaded 1" in result.stdout
-    assert [u["title"] for u in api.data_units(dataset)] == ["good.png"]
+    assert [u["title"] for u in api.iter_data_units(dataset)] == ["good.png"]
 
 
 def test_commands_report_refusals_in_one_line(server: tuple[str, Any], tmp_path: Path) -> None:

@@ -216,3 +216,26 @@ def test_hostile_values_in_every_ui_form(api: Api, world: World, server: tuple[s
                         failures.append(f"after {kind} on POST {path}: GET {page} broke")
     assert failures == []
     assert reads_still_work(api, world) == []
+
+
+BAD_WEBHOOK_URLS = (
+    "javascript:alert(1)",
+    "http://user:pw@example.com/",
+    "file:///etc/passwd",
+    "http://10.0.0.1/hook",
+    "http://[::1]:8080/",
+)
+
+
+def test_templates_vet_webhook_urls_exactly_like_projects(api: Api, world: World) -> None:
+    hook = world.fill("/projects/{project_hash}/workflow/stages/{stage_uuid}/webhook")
+    template = world.fill("/workflow-templates/{template_hash}")
+    for url in BAD_WEBHOOK_URLS:
+        project = api.raw("PUT", hook.removeprefix("/api/v1"), json={"url": url})
+        body = {"title": "t", "workflow": basic_workflow(annotate_webhook=url)}
+        for method, path in (("POST", "/workflow-templates"), ("PUT", template)):
+            response = api.raw(method, path, json=body)
+            assert response.status_code == project.status_code == 422, (url, method)
+            assert response.json()["error"]["message"].endswith(
+                project.json()["error"]["message"]
+            ), (url, method, response.text, project.text)

@@ -128,7 +128,7 @@ def test_no_call_of_the_daily_work_reads_a_growing_table_in_full(
     project_hash = api.create_project("plans", [dataset_hash], workflow=router_workflow((100, 0)))[
         "project_hash"
     ]
-    task = api.tasks(project_hash)[0]
+    task, second = api.tasks(project_hash)[:2]
     seen: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
@@ -149,11 +149,22 @@ def test_no_call_of_the_daily_work_reads_a_growing_table_in_full(
             assert ui.sign_in(key=ADMIN_KEY).status_code == 303
             for page in (
                 p,
+                f"{p}/stages/{ANNOTATE}",
                 f"{p}/stages/{REVIEW}",
                 f"{p}/tasks/{task['task_uuid']}",
                 f"{p}/workflow",
             ):
                 assert ui.get(page).status_code == 200, page
+            # the editor's "next task" peek, then "Submit & next"
+            json_headers = {"accept": "application/json", "x-csrf-token": ui.csrf("/projects")}
+            peek = ui.get(f"{p}/tasks/{second['task_uuid']}/next", headers=json_headers)
+            assert peek.status_code == 200 and peek.json()["next"] is not None
+            advanced = ui.post(
+                f"{p}/tasks/{second['task_uuid']}/advance",
+                json={"action": "SUBMIT"},
+                headers=json_headers,
+            )
+            assert advanced.status_code == 200, advanced.text
     finally:
         event.remove(store.db.engine, "before_cursor_execute", capture)
     assert len(seen) > 10

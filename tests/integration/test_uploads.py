@@ -54,7 +54,7 @@ def test_upload_each_format_reads_type_and_size_from_the_bytes(api: Api, store: 
         response = api.raw("GET", f"/data-units/{unit['data_hash']}/content")
         assert response.status_code == 200 and response.content == content
         assert response.headers["content-type"] == unit["mime_type"]
-    found = list(api.data_units(dataset, sha256=units[1]["sha256"]))
+    found = list(api.iter_data_units(dataset, sha256=units[1]["sha256"]))
     assert [u["data_hash"] for u in found] == [units[1]["data_hash"]]
     assert not media_files(store)[0].is_relative_to(store.settings.effective_media_dir / "tmp")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,20 @@ def scene_png(size: tuple[int, int], seed: int) -> bytes:
     return out.getvalue()
 
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def docs_shot(page: Page, name: str) -> Path:
-    """A screenshot for docs/img: the viewport, in 256 colours (a third of the bytes)."""
+    """A screenshot for the docs: the viewport, in 256 colours (a third of the bytes).
+
+    Written under artifacts/e2e/docs/ so a test run leaves the checkout clean; with
+    ``STAGEHOOK_UPDATE_DOCS_IMAGES=1`` it replaces the picture in docs/img/ instead.
+    """
     image = Image.open(io.BytesIO(page.screenshot()))
-    path = DOCS_IMG / f"{name}.png"
+    update = os.environ.get("STAGEHOOK_UPDATE_DOCS_IMAGES") == "1"
+    folder = _ROOT / "docs" / "img" if update else _ROOT / "artifacts" / "e2e" / "docs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
     image.convert("RGB").quantize(colors=256).save(path, optimize=True)
     return path
 

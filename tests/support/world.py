@@ -15,7 +15,7 @@ from stagehook.api.app import create_app
 from stagehook.store.context import Store
 from stagehook.web import install_ui
 from tests.support.api import Api
-from tests.support.labeling import image_bytes, ontology_structure
+from tests.support.labeling import CAR, image_bytes, ontology_structure
 from tests.support.workflows import ANNOTATE, basic_workflow
 
 ROLES = ("admin", "team_manager", "annotator", "reviewer")
@@ -71,7 +71,7 @@ def build_world(api: Api) -> World:
             "dataset_hash": dataset_hash,
             "data_hash": image_hash,
             "ontology_hash": ontology["ontology_hash"],
-            "feature_hash": ontology["structure"]["objects"][0]["featureNodeHash"],
+            "feature_hash": CAR,
             "stage_uuid": ANNOTATE,
             "task_uuid": tasks[0]["task_uuid"],
             "label_hash": tasks[0]["label_hash"],

@@ -38,9 +38,6 @@ class WorkApi(Transport):
         params = {"dataset_hash": dataset_hash}
         return self.pages(DataUnit, route, "data_units", params, sha256=sha256, limit=page_size)
 
-    #: The name the importer and the first client used.
-    data_units = iter_data_units
-
     # tasks
     def iter_tasks(
         self,

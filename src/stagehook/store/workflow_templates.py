@@ -15,14 +15,18 @@ from stagehook.workflow.graph import validate
 from stagehook.workflow.stages import Workflow
 
 
-def create_template(
-    store: Store, title: str, workflow: Workflow, ontology_hash: str | None = None
-) -> dict[str, Any]:
-    """Checked exactly like a project's workflow, webhook URLs included."""
+def _check(store: Store, workflow: Workflow) -> None:
+    """A template is checked exactly like a project's workflow, webhook URLs included."""
     validate(workflow)
     for stage in workflow.stages:
         if stage.webhook is not None:
             vet_url(store, stage.webhook.url)
+
+
+def create_template(
+    store: Store, title: str, workflow: Workflow, ontology_hash: str | None = None
+) -> dict[str, Any]:
+    _check(store, workflow)
     row = {
         "template_hash": new_hash(),
         "title": title,
@@ -80,7 +84,7 @@ def update_template(
     ontology_hash: str | None = None,
 ) -> dict[str, Any]:
     """Edit in place: projects already created from the template keep their own copy."""
-    validate(workflow)
+    _check(store, workflow)
     values = {
         "title": title,
         "workflow": workflow.model_dump(mode="json", exclude_none=True),

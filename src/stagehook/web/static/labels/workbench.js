@@ -167,6 +167,11 @@ class Workbench {
       if (!shape || !element || KINDS[element.shape] !== shape.kind) continue;
       this.state.objects.push({ objectHash: annotation.id, featureHash: this.active, ...shape, answers: {}, meta: this.meta() });
       changed = true;
+      // Annotorious selects what was just drawn, which hides its drawing tool: drop that
+      // selection (after Annotorious made it) so the next drag draws the next box, and
+      // keep the new object in the side panel for its attributes.
+      this.created = annotation.id;
+      queueMicrotask(() => this.stage.anno?.cancelSelected());
     }
     for (const { newValue } of changes.updated ?? []) {
       const item = this.find(newValue.id);
@@ -206,6 +211,13 @@ class Workbench {
   }
 
   selectionChanged(hash) {
+    const created = this.created;
+    if (created && hash === null) {
+      this.created = null; // our own deselect right after the draw
+      hash = created;
+    } else if (hash !== created) {
+      this.created = null;
+    }
     this.selected = hash;
     this.renderObjects();
   }
@@ -277,7 +289,8 @@ class Workbench {
   message(text, kind = "error") {
     const box = $("message");
     box.textContent = text;
-    box.dataset.kind = kind;
+    box.classList.toggle("flash-error", kind === "error");
+    box.classList.toggle("flash-ok", kind === "ok");
     box.hidden = !text;
   }
 
@@ -376,9 +389,14 @@ class Workbench {
       this.message("");
       if ($("review-text")) $("review-text").value = "";
       if (!moved.next) {
+        // The task just submitted is no longer ours to edit: nothing stays drawable.
         root.dataset.ready = "";
-        this.message(moved.message, "ok");
+        this.stage.clear();
+        for (const part of ["main", "tools", "title", "position", "advanced", "review-comment"]) $(part).hidden = true;
+        this.message("");
+        $("empty-text").textContent = moved.message;
         $("empty").hidden = false;
+        this.staleDetails();
         return;
       }
       const url = moved.next.image.url;
