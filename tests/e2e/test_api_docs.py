@@ -38,7 +38,8 @@ def test_swagger_ui_and_redoc_render_from_packaged_assets(
         assert headers["x-frame-options"] == "DENY"
         assert headers["x-content-type-options"] == "nosniff"
     page.goto("/docs")
-    expect(page.get_by_text("/api/v1/datasets").first).to_be_visible()
+    # Swagger UI and Redoc lay out the whole API description: slow on a loaded machine.
+    expect(page.get_by_text("/api/v1/datasets").first).to_be_visible(timeout=30_000)
     shot("swagger-ui")
     assert outside == []
 
@@ -53,8 +54,9 @@ def test_redoc_renders_and_its_one_cdn_image_is_refused(
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto("/redoc")
-    expect(page.get_by_role("heading", name="stagehook").first).to_be_visible()
-    expect(page.get_by_text("/api/v1/datasets").first).to_be_attached()
+    heading = page.get_by_role("heading", name="stagehook").first
+    expect(heading).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("/api/v1/datasets").first).to_be_attached(timeout=30_000)
     unexpected = [e for e in errors if "cdn.redoc.ly/redoc/logo-mini.svg" not in e]
     assert unexpected == []
     assert outside == []

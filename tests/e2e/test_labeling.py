@@ -14,7 +14,18 @@ from stagehook.config import Settings
 from tests.support import ui
 from tests.support.api import Api
 from tests.support.browser import ADMIN_KEY, Server, Shot
-from tests.support.labeling import CAR, HEAD, OCCLUDED, SIGN, SUN, WEATHER, YES
+from tests.support.labeling import (
+    CAR,
+    HEAD,
+    OCCLUDED,
+    SIGN,
+    SUN,
+    WEATHER,
+    YES,
+    box,
+    ontology_structure,
+    row,
+)
 from tests.support.receiver import Receiver
 from tests.support.server import serve_app
 from tests.support.workbench import (
@@ -328,3 +339,40 @@ def test_undo_redo_delete_attributes_zoom_and_the_help_overlay(
     assert box["boundingBox"] == pytest.approx(expected, abs=TOLERANCE / 2)
     (answer,) = row["labels"]["object_answers"][box["objectHash"]]["classifications"]
     assert answer["featureHash"] == OCCLUDED and answer["answers"][0]["featureHash"] == YES
+
+
+def test_answers_the_panel_does_not_edit_survive_an_edit_in_the_browser(
+    page: Page, api: Api
+) -> None:
+    """A numeric attribute (no field for it in the side panel) written through the API
+    is still there after an annotator adds a box in the browser."""
+    structure = ontology_structure()
+    speed = {"name": "Speed", "type": "numeric", "featureNodeHash": "Sp33dN0m"}
+    structure["objects"][0]["attributes"].append(speed)
+    project = lab_project(api, 1, structure=structure)
+    task = project.tasks[0]
+    answers = [
+        {"featureHash": OCCLUDED, "answers": [{"featureHash": YES}]},
+        {"featureHash": "Sp33dN0m", "answers": 42},
+    ]
+    labels = row(
+        task["data_hash"],
+        [box()],
+        object_answers={"q7Rk2mXa": {"objectHash": "q7Rk2mXa", "classifications": answers}},
+    )
+    before = api.get_label_row(project.project_hash, task["label_hash"])
+    api.put_label_row(project.project_hash, task["label_hash"], labels, before["version"])
+
+    ui.sign_in_with_key(page)
+    open_task(page, project, task["task_uuid"])
+    expect(page.locator("[data-count]")).to_have_text("1")
+    page.keyboard.press("1")
+    drag_box(page, (0.6, 0.6), (0.8, 0.8))
+    wait_saved(page)
+
+    saved = api.get_label_row(project.project_hash, task["label_hash"])
+    assert len(objects_of(saved)) == 2
+    kept = saved["labels"]["object_answers"]["q7Rk2mXa"]["classifications"]
+    by_feature = {a["featureHash"]: a["answers"] for a in kept}
+    assert by_feature["Sp33dN0m"] == 42
+    assert by_feature[OCCLUDED][0]["featureHash"] == YES

@@ -43,7 +43,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/workflow-templates"): USER,
     ("POST", "/api/v1/workflow-templates"): USER,
     ("GET", "/api/v1/workflow-templates/{template_hash}"): USER,
-    ("PUT", "/api/v1/workflow-templates/{template_hash}"): USER,
+    ("PUT", "/api/v1/workflow-templates/{template_hash}"): GLOBAL_ADMIN,
     ("DELETE", "/api/v1/workflow-templates/{template_hash}"): GLOBAL_ADMIN,
     ("GET", "/api/v1/projects"): USER,
     ("POST", "/api/v1/projects"): USER,

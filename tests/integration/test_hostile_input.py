@@ -239,3 +239,36 @@ def test_templates_vet_webhook_urls_exactly_like_projects(api: Api, world: World
             assert response.json()["error"]["message"].endswith(
                 project.json()["error"]["message"]
             ), (url, method, response.text, project.text)
+
+
+def test_ui_forms_refuse_what_the_api_refuses_beside_the_field(
+    api: Api, world: World, server: tuple[str, Store]
+) -> None:
+    before = {d.title for d in api.iter_datasets()}
+    with WebClient(server[0]) as browser:
+        browser.sign_in(key=ADMIN_KEY)
+        long_title = browser.form("/datasets", {"title": "t" * 2048}, page="/datasets")
+        assert long_title.status_code == 422
+        assert 'id="ds-title-error"' in long_title.text
+        assert "at most 500 characters" in long_title.text
+        long_line = browser.form(
+            "/datasets", {"title": "ok", "units": "a\n" + "x" * 5000}, page="/datasets"
+        )
+        assert long_line.status_code == 422
+        assert 'id="ds-units-error"' in long_line.text and "line 2:" in long_line.text
+        task = world.fill("/projects/{project_hash}/tasks/{task_uuid}")
+        for data, fragment in (
+            ({"version": "9" * 30, "labels_json": "{}"}, "version"),
+            ({"version": "0", "labels_json": "[" * 20_000}, "nested deeper"),
+            ({"version": "0", "labels_json": '{"a": "\\ud800"}'}, "surrogate"),
+        ):
+            saved = browser.form(task + "/labels", data, page=task)
+            assert saved.status_code == 422, data
+            assert 'id="labels-error"' in saved.text and fragment in saved.text
+        deep = browser.form(
+            "/projects/new", {"title": "deep", "workflow": "[" * 20_000}, page="/projects/new"
+        )
+        assert deep.status_code == 422 and "nested deeper" in deep.text
+    after = {d.title for d in api.iter_datasets()}
+    assert after == before  # nothing refused was stored
+    assert reads_still_work(api, world) == []

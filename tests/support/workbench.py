@@ -92,9 +92,12 @@ def lab_project(
     complete_webhook: str | None = None,
     weather_required: bool = False,
     size: tuple[int, int] = IMAGE_SIZE,
+    structure: dict[str, Any] | None = None,
 ) -> LabProject:
-    """Uploaded PNGs, Encord's example ontology, Annotate -> Review -> Complete."""
-    ontology = api.create_ontology(title, ontology_structure(weather_required=weather_required))
+    """Uploaded PNGs, Encord's example ontology (or ``structure``), Annotate -> Review ->
+    Complete."""
+    chosen = structure or ontology_structure(weather_required=weather_required)
+    ontology = api.create_ontology(title, chosen)
     dataset = api.create_dataset(f"{title} images")
     files = [(f"frame-{i:03d}.png", scene_png(size, seed=i)) for i in range(images)]
     api.upload_images(dataset["dataset_hash"], files)

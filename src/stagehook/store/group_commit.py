@@ -1,11 +1,11 @@
 """Group commit on SQLite: concurrent write requests share one transaction and one fsync.
 
 SQLite has one writer and, with ``synchronous=FULL``, every COMMIT waits for an fsync of
-the WAL (several ms on a virtual disk). One transaction per request caps submits at one
-per fsync however many clients wait. Databases and logs solve this the same way: the
-first waiting writer becomes the **leader**, takes every request queued behind it, runs
-each in its own SAVEPOINT inside one ``BEGIN IMMEDIATE`` transaction and commits once;
-then it hands leadership to the next waiting request, if any.
+the WAL (the largest single item in a profile of submits under load). One transaction
+per request caps submits at one per COMMIT however many clients wait. Databases and logs
+solve this the same way: the first waiting writer becomes the **leader**, takes every
+request queued behind it, runs each in its own SAVEPOINT inside one ``BEGIN IMMEDIATE``
+transaction and commits once; then it hands leadership to the next waiting request.
 
 - A request that raises is rolled back to its savepoint alone; the others commit.
 - A request's caller hears back only after the COMMIT: nothing is acknowledged before

@@ -54,7 +54,7 @@ def create_template(request: Request, body: TemplateCreate, store: StoreDep, _: 
 
 
 @router.post("/templates/{template_hash}")
-def update_template(template_hash: str, body: TemplateCreate, store: StoreDep, _: WebUser) -> Json:
+def update_template(template_hash: str, body: TemplateCreate, store: StoreDep, _: WebAdmin) -> Json:
     """The template editor's "Save": the same template, edited in place (the editor has
     no ontology control, so the template keeps the one it has)."""
     ontology_hash = workflow_templates.get_template(store, template_hash)["ontology_hash"]

@@ -37,9 +37,12 @@ def get_template(template_hash: str, store: StoreDep, _: CurrentUser) -> dict[st
 
 @router.put("/{template_hash}", response_model=WorkflowTemplatePublic)
 def update_template(
-    template_hash: str, body: TemplateUpdate, store: StoreDep, _: CurrentUser
+    template_hash: str, body: TemplateUpdate, store: StoreDep, _: AdminUser
 ) -> dict[str, Any]:
-    """Replace the title, the workflow and the ontology; projects made from it keep theirs."""
+    """Replace the title, the workflow and the ontology; projects made from it keep theirs.
+
+    Admins only, like delete: every user starts projects from the shared templates, so
+    anyone else saves changes as a new template."""
     return workflow_templates.update_template(
         store, template_hash, body.title, body.workflow, body.ontology_hash
     )

@@ -97,12 +97,15 @@ export function fromRow(labels, dataHash, byHash) {
   for (const obj of unit?.labels?.objects ?? []) {
     const kind = KINDS[obj.shape];
     if (!kind || !byHash.has(obj.featureHash)) { state.foreign.push(obj); continue; }
+    const given = labels.object_answers?.[obj.objectHash]?.classifications;
+    const edited = byHash.get(obj.featureHash).attributes;
     state.objects.push({
       objectHash: obj.objectHash,
       featureHash: obj.featureHash,
       kind,
       geom: readGeometry(obj, kind),
-      answers: readAnswers(labels.object_answers?.[obj.objectHash]?.classifications, byHash),
+      answers: readAnswers(given, byHash),
+      kept: keptAnswers(given, edited),
       meta: pickMeta(obj),
     });
   }
@@ -110,14 +113,23 @@ export function fromRow(labels, dataHash, byHash) {
     const cls = byHash.get(inst.featureHash);
     const root = cls?.attributes?.[0];
     if (!root) continue;
-    const answers = readAnswers(labels.classification_answers?.[inst.classificationHash]?.classifications, byHash);
+    const given = labels.classification_answers?.[inst.classificationHash]?.classifications;
+    const answers = readAnswers(given, byHash);
     state.classifications[inst.featureHash] = {
       classificationHash: inst.classificationHash,
       value: answers[root.featureNodeHash] ?? null,
+      kept: keptAnswers(given, [root]),
       meta: pickMeta(inst),
     };
   }
   return state;
+}
+
+// Answers the side panel does not edit (nested under a radio option, numeric) are kept
+// as they came and written back unchanged: editing a row in the browser loses nothing.
+function keptAnswers(given, edited = []) {
+  const shown = new Set(edited.filter((a) => a.type !== "numeric").map((a) => a.featureNodeHash));
+  return (given ?? []).filter((entry) => !shown.has(entry.featureHash));
 }
 
 function answerEntry(attr, value, byHash) {
@@ -169,7 +181,7 @@ export function toRow(state, previous, byHash, ctx) {
     });
     objectAnswers[item.objectHash] = {
       objectHash: item.objectHash,
-      classifications: entries(element.attributes, item.answers, byHash),
+      classifications: [...entries(element.attributes, item.answers, byHash), ...(item.kept ?? [])],
     };
   }
   const classifications = [];
@@ -177,14 +189,17 @@ export function toRow(state, previous, byHash, ctx) {
   for (const [featureHash, entry] of Object.entries(state.classifications)) {
     const cls = byHash.get(featureHash);
     const root = cls?.attributes?.[0];
-    if (!root || !answered(root, entry.value)) continue;
+    if (!root) continue;
+    const own = answered(root, entry.value) ? [answerEntry(root, entry.value, byHash)] : [];
+    const all = [...own, ...(entry.kept ?? [])];
+    if (!all.length) continue;
     classifications.push({
       name: root.name, value: snake(root.name), confidence: 1, manualAnnotation: true, ...entry.meta,
       featureHash, classificationHash: entry.classificationHash,
     });
     classificationAnswers[entry.classificationHash] = {
       classificationHash: entry.classificationHash, featureHash, spaces: {},
-      classifications: [answerEntry(root, entry.value, byHash)],
+      classifications: all,
     };
   }
   const before = previous?.data_units?.[ctx.dataHash] ?? {};

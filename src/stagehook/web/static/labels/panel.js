@@ -63,7 +63,7 @@ export function renderClassifications(box, classifications, state, readOnly, onA
     box.replaceChildren(el("p", { class: "muted", text: "This ontology has no image classifications." }));
     return;
   }
-  box.replaceChildren(...classifications.map((cls) => {
+  box.replaceChildren(...classifications.filter((cls) => cls.attributes[0].type !== "numeric").map((cls) => {
     const root = cls.attributes[0];
     return attributeField(root, state.classifications[cls.featureNodeHash]?.value, readOnly,
       (value) => onAnswer(cls.featureNodeHash, value));
@@ -80,7 +80,7 @@ export function renderObject(box, element, item, readOnly, onAnswer, onClass, cl
     sameShape.map((c) => el("option", { value: c.featureNodeHash, selected: c.featureNodeHash === item.featureHash, text: c.name })));
   box.replaceChildren(
     el("div", { class: "field" }, el("label", { for: "object-class", text: "Class" }), select),
-    ...(element.attributes ?? []).map((attr) => attributeField(attr, item.answers[attr.featureNodeHash], readOnly,
+    ...(element.attributes ?? []).filter((attr) => attr.type !== "numeric").map((attr) => attributeField(attr, item.answers[attr.featureNodeHash], readOnly,
       (value) => onAnswer(attr.featureNodeHash, value))),
   );
 }
