@@ -1,6 +1,6 @@
 """Workflow JSON builders shared by every test suite (unit, integration, e2e).
 
-They return the wire shape of DESIGN.md (plain dicts), so API tests can post them as is and
+They return the workflow JSON the API takes (plain dicts), so API tests can post them as is and
 unit tests can ``Workflow.model_validate`` them. Stage uuids are fixed UUID strings so a
 test can name a stage without looking it up.
 """

@@ -73,7 +73,7 @@ class Ontology(Record):
 class WorkflowTemplate(Record):
     template_hash: str
     title: str
-    #: The workflow document (``{"stages": [...]}``), as in DESIGN.md.
+    #: The workflow document (``{"stages": [...]}``), the API's ``Workflow`` schema.
     workflow: dict[str, Any]
     #: The ontology projects made from it label with, if any.
     ontology_hash: str | None = None
