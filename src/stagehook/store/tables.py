@@ -189,7 +189,7 @@ tasks = Table(
 
 # How many tasks each (stage, status) holds, kept in the transaction of every change, so
 # no page counts a project's tasks. Several shards per key spread concurrent writers'
-# row locks on PostgreSQL; a count is the sum over its shards (migration 0004).
+# row locks on PostgreSQL; a count is the sum over its shards (migration 0005).
 task_counts = Table(
     "task_counts",
     metadata,
@@ -344,7 +344,7 @@ workers = Table(
 
 # One row whose value goes up in the same transaction as anything that takes access
 # away (a revoked key, a changed membership): every process's authentication cache
-# compares it on each request, so a revocation holds on the very next request (0004).
+# compares it on each request, so a revocation holds on the very next request (0005).
 auth_epoch = Table(
     "auth_epoch",
     metadata,

@@ -1,4 +1,4 @@
-"""Migration 0004 counts the tasks a database already holds."""
+"""Migration 0005 counts the tasks a database already holds."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """task counts per stage and status kept with every transition; tasks by project and
 seq; the authentication epoch that access changes bump
 
-Revision ID: 0004
-Revises: 0005
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0005"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
