@@ -36,6 +36,13 @@ def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def carries_session_csrf(request: Request, sent: str | None) -> bool:
+    """Whether ``sent`` is the session's CSRF token: the one check for UI forms (web/)
+    and for the UI's own calls to this API."""
+    expected = request.session.get("csrf")
+    return isinstance(expected, str) and bool(sent) and hmac.compare_digest(expected, sent or "")
+
+
 def _session_principal(request: Request, store: Store) -> Principal | None:
     """The signed-in browser's user, so the UI's scripts call the same API as everyone.
 
@@ -48,11 +55,10 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
     token = request.session.get("sid")
     if not isinstance(token, str):
         return None
-    if request.method not in SAFE_METHODS:
-        expected = request.session.get("csrf")
-        sent = request.headers.get("x-csrf-token", "")
-        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
-            raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
+    if request.method not in SAFE_METHODS and not carries_session_csrf(
+        request, request.headers.get("x-csrf-token")
+    ):
+        raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
     resolved = sessions.resolve_session(store, token)
     if resolved is None:
         raise Unauthorized("this session has ended; sign in again")

@@ -8,7 +8,6 @@ error shape, chosen by the ``Accept`` header.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
 from stagehook import __version__
-from stagehook.api.deps import SAFE_METHODS, get_store
+from stagehook.api.deps import SAFE_METHODS, carries_session_csrf, get_store
 from stagehook.api.errors import describe_validation, problem
 from stagehook.errors import (
     Forbidden,
@@ -172,7 +171,6 @@ async def check_csrf(request: Request) -> None:
     """
     if request.method in SAFE_METHODS:
         return
-    expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")
     content_type = request.headers.get("content-type", "")
     is_form = content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
@@ -180,7 +178,7 @@ async def check_csrf(request: Request) -> None:
     if sent is None and form is not None:
         value = form.get("csrf")
         sent = value if isinstance(value, str) else None
-    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+    if not carries_session_csrf(request, sent):
         raise Forbidden(
             "this form has expired or did not come from a stagehook page; "
             "reload the page and try again"
