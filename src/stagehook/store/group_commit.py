@@ -7,7 +7,8 @@ solve this the same way: the first waiting writer becomes the **leader**, takes 
 request queued behind it, runs each in its own SAVEPOINT inside one ``BEGIN IMMEDIATE``
 transaction and commits once; then it hands leadership to the next waiting request.
 
-- A request that raises is rolled back to its savepoint alone; the others commit.
+- A request that raises is rolled back to its savepoint alone; the others commit. (A
+  batch of one needs no savepoint: its transaction is rolled back instead.)
 - A request's caller hears back only after the COMMIT: nothing is acknowledged before
   it is durable, and every event still commits with its transition (same savepoint).
 - If the COMMIT itself fails, every request of the batch gets that error: none of it
@@ -102,13 +103,16 @@ class GroupCommit:
     def _commit(self, batch: list[_Job[Any]]) -> None:
         try:
             with self._write() as conn:
+                if len(batch) == 1:  # alone: its failure may roll back the transaction
+                    batch[0].value = batch[0].work(conn)
+                    return
                 for job in batch:
                     try:
                         with conn.begin_nested():
                             job.value = job.work(conn)
                     except Exception as exc:
                         job.error = exc
-        except BaseException as exc:  # the COMMIT (or BEGIN) failed: nothing was stored
+        except BaseException as exc:  # a lone job, the BEGIN or the COMMIT failed: nothing stored
             for job in batch:
                 if job.error is None:
                     job.error = exc

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 
 from stagehook.errors import Conflict, InvalidInput, NotFound
 from stagehook.labeling.ontology import Index, Structure, changed_kinds, complete, removed, to_json
+from stagehook.store import parsed
 from stagehook.store.access import Principal, require_ontology_editor
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import label_features, ontologies, projects
 
 
@@ -147,13 +149,15 @@ def update_ontology(
         return _public(_row(conn, ontology_hash), _projects_using(conn, ontology_hash))
 
 
+#: A project's ontology as stored, unparsed: ``parsed`` caches its index by this text.
+_PROJECT_STRUCTURE = Prepared(
+    select(cast(ontologies.c.structure, Text))
+    .select_from(projects.join(ontologies, projects.c.ontology_hash == ontologies.c.ontology_hash))
+    .where(projects.c.project_hash == bindparam("project_hash"))
+)
+
+
 def project_index(conn: Connection, project_hash: str) -> Index | None:
     """The ontology a project labels with, or None for a project without one."""
-    row = conn.execute(
-        select(ontologies.c.structure)
-        .select_from(
-            projects.join(ontologies, projects.c.ontology_hash == ontologies.c.ontology_hash)
-        )
-        .where(projects.c.project_hash == project_hash)
-    ).first()
-    return None if row is None else Index(Structure.model_validate(row.structure))
+    row = _PROJECT_STRUCTURE.first(conn, {"project_hash": project_hash})
+    return None if row is None else parsed.index(row[0])

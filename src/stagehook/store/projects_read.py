@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Text, bindparam, cast, select
 
 from stagehook.errors import NotFound
+from stagehook.store import parsed
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import projects, webhooks
 from stagehook.workflow.stages import Workflow
 
 # Built once: constructing a statement costs more than running it on the hot path.
 _PROJECT = select(projects).where(projects.c.project_hash == bindparam("project_hash"))
-_WEBHOOK_URLS = select(webhooks.c.stage_uuid, webhooks.c.url).where(
-    webhooks.c.project_hash == bindparam("project_hash"), webhooks.c.deleted_at.is_(None)
+#: The workflow as stored, unparsed: ``parsed`` caches its graph by this text.
+_GRAPH_TEXT = Prepared(
+    select(cast(projects.c.workflow, Text)).where(
+        projects.c.project_hash == bindparam("project_hash")
+    )
+)
+_WEBHOOK_URLS = Prepared(
+    select(webhooks.c.stage_uuid, webhooks.c.url).where(
+        webhooks.c.project_hash == bindparam("project_hash"), webhooks.c.deleted_at.is_(None)
+    )
 )
 
 
@@ -25,10 +35,12 @@ def project_row(conn: Connection, project_hash: str) -> Any:
 
 
 def webhook_urls(conn: Connection, project_hash: str) -> dict[str, str]:
-    rows = conn.execute(_WEBHOOK_URLS, {"project_hash": project_hash}).all()
-    return {r.stage_uuid: r.url for r in rows}
+    return dict(_WEBHOOK_URLS.rows(conn, {"project_hash": project_hash}))
 
 
 def load_workflow(conn: Connection, project_hash: str) -> Workflow:
-    graph = Workflow.model_validate(project_row(conn, project_hash).workflow)
-    return graph.with_webhooks(webhook_urls(conn, project_hash))
+    """Read in ``conn``'s transaction; parsed once per stored text (store/parsed.py)."""
+    row = _GRAPH_TEXT.first(conn, {"project_hash": project_hash})
+    if row is None:
+        raise NotFound(f"project {project_hash} does not exist")
+    return parsed.workflow(row[0], webhook_urls(conn, project_hash))

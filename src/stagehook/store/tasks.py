@@ -19,14 +19,15 @@ from stagehook.store.access import (
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox.write import write_events
+from stagehook.store.prepared import Prepared
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
 from stagehook.workflow.stages import Action, TaskStatus
 
-# Statements of the submit path, built once (see projects_read.py).
-_MOVE = (
+# Statements of the submit path, compiled once and run by the driver (store/prepared.py).
+_MOVE = Prepared(
     update(tasks)
     .where(tasks.c.task_uuid == bindparam("b_task"))
     .values(
@@ -36,21 +37,39 @@ _MOVE = (
         updated_at=bindparam("b_now"),
     )
 )
-_STATES = select(tasks).where(
+_HISTORY_COLUMNS = (
+    "task_uuid",
+    "project_hash",
+    "at",
+    "actor",
+    "action",
+    "from_stage",
+    "to_stage",
+    "from_status",
+    "to_status",
+    "comment",
+)
+_HISTORY = Prepared(insert(task_history).values({c: bindparam(c) for c in _HISTORY_COLUMNS}))
+_STATE_COLUMNS = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
+_STATES = select(*(tasks.c[c] for c in _STATE_COLUMNS)).where(
     tasks.c.project_hash == bindparam("project_hash"),
     tasks.c.task_uuid.in_(bindparam("task_uuids", expanding=True)),
 )
 _STATES_LOCKED = _STATES.with_for_update()
+#: The one-task case (every single submit), prepared: an IN list cannot be.
+_STATE = select(*(tasks.c[c] for c in _STATE_COLUMNS)).where(
+    tasks.c.project_hash == bindparam("project_hash"),
+    tasks.c.task_uuid == bindparam("task_uuid"),
+)
+_STATE_ONE = Prepared(_STATE)
+_STATE_ONE_LOCKED = Prepared(_STATE.with_for_update())
 
 
-def _state(row: Any) -> task_machine.TaskState:
+def _state(row: Sequence[Any]) -> task_machine.TaskState:
+    """A row of ``_STATE_COLUMNS``."""
+    task_uuid, data_hash, label_hash, stage_uuid, status, assignee = row
     return task_machine.TaskState(
-        row.task_uuid,
-        row.data_hash,
-        row.label_hash,
-        row.stage_uuid,
-        TaskStatus(row.status),
-        row.assignee,
+        task_uuid, data_hash, label_hash, stage_uuid, TaskStatus(status), assignee
     )
 
 
@@ -74,8 +93,8 @@ def _apply(
 ) -> list[str]:
     now = store.clock.now()
     if outcome.transitions:
-        conn.execute(
-            _MOVE,
+        _MOVE.run_many(
+            conn,
             [
                 {
                     "b_now": now,
@@ -87,8 +106,8 @@ def _apply(
                 for t in outcome.transitions
             ],
         )
-        conn.execute(
-            insert(task_history),
+        _HISTORY.run_many(
+            conn,
             [
                 {
                     "task_uuid": t.after.task_uuid,
@@ -224,9 +243,16 @@ def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
-    query = _STATES_LOCKED if lock and conn.engine.dialect.name != "sqlite" else _STATES
-    params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
-    return {r.task_uuid: _state(r) for r in conn.execute(query, params)}
+    locked = lock and conn.dialect.name != "sqlite"
+    rows: Sequence[Sequence[Any]]
+    if len(task_uuids) == 1:
+        one = _STATE_ONE_LOCKED if locked else _STATE_ONE
+        rows = one.rows(conn, {"project_hash": project_hash, "task_uuid": task_uuids[0]})
+    else:
+        query = _STATES_LOCKED if locked else _STATES
+        params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
+        rows = conn.execute(query, params).all()
+    return {row[0]: _state(row) for row in rows}
 
 
 def apply_stage_actions(
