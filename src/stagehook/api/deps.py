@@ -21,7 +21,7 @@ from stagehook.store.access import (
     require_project_admin,
     require_project_role,
 )
-from stagehook.store.auth_cache import epoch_in_place, read_epoch
+from stagehook.store.auth_cache import current_epoch, read_epoch
 from stagehook.store.context import Store
 from stagehook.store.credentials import hash_key
 from stagehook.store.users import key_owner
@@ -31,8 +31,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # The dependencies every request runs are ``async``: FastAPI runs a plain ``def`` dependency
 # on a worker thread, and the hop there and back cost a submit as much as its SQL. Where a
-# dependency must read the database it does so in one hop, or, on SQLite, in place
-# (``Database.read_in_place``: a WAL point read never waits).
+# dependency must read the database it does so from the loop (``Database.read_value``) or
+# in one hop.
 
 
 async def get_store(request: Request) -> Store:
@@ -83,9 +83,9 @@ async def current_principal(request: Request, store: StoreDep) -> Principal:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
     key_hash = hash_key(key.strip())
-    epoch = epoch_in_place(store.db)
-    cached: Principal | None = None if epoch is None else store.auth.peek(epoch, ("key", key_hash))
-    if epoch is not None and cached is not None:
+    epoch = await current_epoch(store.db)
+    cached: Principal | None = store.auth.peek(epoch, ("key", key_hash))
+    if cached is not None:
         request.state.auth_epoch = epoch
         return cached
     request.state.auth_epoch, owner = await run_in_threadpool(_key_owner, store, key_hash)

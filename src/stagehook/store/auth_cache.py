@@ -35,7 +35,7 @@ _READ_EPOCH = Prepared(select(auth_epoch.c.value).where(auth_epoch.c.id == 1))
 _BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
 
 
-#: The same read as plain SQL, for ``Database.read_in_place`` (no thread, no pool).
+#: The same read as plain SQL, for ``Database.read_value`` (no worker thread).
 EPOCH_SQL = "SELECT value FROM auth_epoch WHERE id = 1"
 
 
@@ -45,9 +45,9 @@ def read_epoch(conn: Connection) -> int:
     return int(row[0])
 
 
-def epoch_in_place(db: Database) -> int | None:
-    """The epoch read on the calling thread where that cannot wait (SQLite), else None."""
-    return int(db.read_in_place(EPOCH_SQL)) if db.reads_in_place else None
+async def current_epoch(db: Database) -> int:
+    """The epoch now, read from the event loop itself (see ``Database.read_value``)."""
+    return int(await db.read_value(EPOCH_SQL))
 
 
 def bump(conn: Connection) -> None:

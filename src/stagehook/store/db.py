@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -74,10 +75,13 @@ class Database:
         self._wake_listeners: list[Callable[[], None]] = []
         self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
         file = self.engine.url.database if self.is_sqlite else None
-        #: Where a point read costs less than a hop to a worker thread (``read_in_place``).
-        self.reads_in_place = bool(file) and file != ":memory:"
-        self._in_place_uri = f"file:{file}?mode=ro"
+        in_place = bool(file) and file != ":memory:" and not str(file).startswith("file:")
+        self._in_place_uri = f"file:{quote(str(file))}?mode=ro" if in_place else None
         self._in_place = threading.local()
+        self._in_place_opened: list[sqlite3.Connection] = []
+        self._loop_conn: tuple[asyncio.AbstractEventLoop, psycopg.AsyncConnection[Any]] | None
+        self._loop_conn = None
+        self._loop_lock: asyncio.Lock | None = None
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -157,20 +161,61 @@ class Database:
             for listener in list(self._wake_listeners):
                 listener()
 
-    def read_in_place(self, sql: str) -> Any:
-        """The first column of the first row of ``sql``, read on the calling thread.
+    async def read_value(self, sql: str) -> Any:
+        """The first column of the first row of ``sql``, without a worker thread.
 
-        Only where ``reads_in_place`` (a SQLite file): a WAL read never waits for the
-        writer, so the event loop may run it itself (a few microseconds) instead of
-        handing the request to a worker thread and back (hundreds). One read-only
-        connection per thread; each statement reads one consistent snapshot.
+        For point reads every request makes (the auth epoch): handing a request to a
+        worker thread and back costs hundreds of microseconds, the read itself a few.
+        On SQLite the event loop reads in place: a WAL read never waits for the writer
+        (one read-only connection per thread, each statement one consistent snapshot).
+        On PostgreSQL it awaits one autocommit connection of the loop's own (psycopg's
+        async API, 50 µs of CPU here against 330 µs for the thread hop and a pooled read).
         """
-        conn: sqlite3.Connection | None = getattr(self._in_place, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._in_place_uri, uri=True, check_same_thread=True)
-            self._in_place.conn = conn
-        row = conn.execute(sql).fetchone()
+        if self._in_place_uri is not None:
+            conn: sqlite3.Connection | None = getattr(self._in_place, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self._in_place_uri, uri=True, check_same_thread=False)
+                self._in_place.conn = conn
+                self._in_place_opened.append(conn)  # closed by dispose()
+            row = conn.execute(sql).fetchone()
+        elif self.is_sqlite:  # an in-memory database: only the engine's connections see it
+            row = await asyncio.to_thread(self._read_row, sql)
+        else:
+            row = await self._read_on_loop(sql)
         return None if row is None else row[0]
+
+    def _read_row(self, sql: str) -> Any:
+        with self.read() as conn:
+            return conn.exec_driver_sql(sql).first()
+
+    async def _read_on_loop(self, sql: str) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop_lock is None or self._loop_conn is None or self._loop_conn[0] is not loop:
+            self._drop_loop_conn()
+            self._loop_lock = asyncio.Lock()
+        async with self._loop_lock:
+            for attempt in (1, 2):  # a connection the server dropped is replaced once
+                try:
+                    if self._loop_conn is None:
+                        url = self.engine.url.set(drivername="postgresql")
+                        conn = await psycopg.AsyncConnection.connect(
+                            url.render_as_string(hide_password=False),
+                            autocommit=True,
+                            connect_timeout=5,
+                        )
+                        self._loop_conn = (loop, conn)
+                    cursor = await self._loop_conn[1].execute(sql)
+                    return await cursor.fetchone()
+                except psycopg.OperationalError as exc:
+                    self._drop_loop_conn()
+                    if attempt == 2:
+                        raise Unavailable(f"the database is unreachable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _drop_loop_conn(self) -> None:
+        if self._loop_conn is not None:
+            self._loop_conn[1].pgconn.finish()  # closes the socket; no loop needed
+            self._loop_conn = None
 
     def write_grouped(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a write transaction it may share with concurrent requests.
@@ -179,6 +224,10 @@ class Database:
         store/group_commit.py). ``work`` must not open transactions of its own.
         """
         return self._group.run(work)
+
+    async def write_grouped_async(self, work: Callable[[Connection], T]) -> T:
+        """``write_grouped`` for a coroutine: awaits the commit without a thread of its own."""
+        return await self._group.run_async(work)
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""
@@ -217,6 +266,12 @@ class Database:
                 backoff = min(backoff * 2, 30.0)
 
     def dispose(self) -> None:
+        self._group.close()
+        self._drop_loop_conn()
+        for conn in self._in_place_opened:
+            conn.close()
+        self._in_place_opened.clear()
+        self._in_place = threading.local()
         self.engine.dispose()
 
 

@@ -123,6 +123,9 @@ class Prepared:
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The same write once per row, in one driver call."""
+        if len(rows) == 1:  # psycopg runs executemany as a pipeline: dearer for one row
+            self.run(conn, rows[0])
+            return
         if not rows:
             return
         plan = self._plan(conn)

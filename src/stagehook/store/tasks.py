@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
@@ -264,7 +264,38 @@ def apply_stage_actions(
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
+    work = _stage_actions(store, project_hash, stage_uuid, requests, principal, role)
+    return _applied(*store.db.write_grouped(work))
 
+
+async def apply_stage_actions_async(
+    store: Store,
+    project_hash: str,
+    stage_uuid: str,
+    requests: Sequence[task_machine.ActionRequest],
+    principal: Principal,
+    role: Role,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``apply_stage_actions`` for the event loop: no worker thread waits for the commit
+    (``Database.write_grouped_async``)."""
+    work = _stage_actions(store, project_hash, stage_uuid, requests, principal, role)
+    return _applied(*await store.db.write_grouped_async(work))
+
+
+def _applied(
+    outcome: task_machine.Outcome, uids: list[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    return [task_dict(t.after) for t in outcome.transitions], uids
+
+
+def _stage_actions(
+    store: Store,
+    project_hash: str,
+    stage_uuid: str,
+    requests: Sequence[task_machine.ActionRequest],
+    principal: Principal,
+    role: Role,
+) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         stage = workflow.stage(stage_uuid)
@@ -286,8 +317,7 @@ def apply_stage_actions(
         )
         return outcome, _apply(conn, store, project_hash, outcome, principal.username)
 
-    outcome, uids = store.db.write_grouped(work)
-    return [task_dict(t.after) for t in outcome.transitions], uids
+    return work
 
 
 def move_task(
