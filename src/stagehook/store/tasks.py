@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
@@ -255,6 +256,17 @@ def _load_states(
     return {row[0]: _state(row) for row in rows}
 
 
+@dataclass(frozen=True)
+class StageBatch:
+    """Actions at one stage by one caller, applied all or nothing."""
+
+    project_hash: str
+    stage_uuid: str
+    requests: Sequence[task_machine.ActionRequest]
+    principal: Principal
+    role: Role
+
+
 def apply_stage_actions(
     store: Store,
     project_hash: str,
@@ -264,22 +276,16 @@ def apply_stage_actions(
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
-    work = _stage_actions(store, project_hash, stage_uuid, requests, principal, role)
-    return _applied(*store.db.write_grouped(work))
+    batch = StageBatch(project_hash, stage_uuid, requests, principal, role)
+    return _applied(*store.db.write_grouped(_stage_actions(store, batch)))
 
 
-async def apply_stage_actions_async(
-    store: Store,
-    project_hash: str,
-    stage_uuid: str,
-    requests: Sequence[task_machine.ActionRequest],
-    principal: Principal,
-    role: Role,
+async def apply_stage_batch(
+    store: Store, batch: StageBatch
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``apply_stage_actions`` for the event loop: no worker thread waits for the commit
     (``Database.write_grouped_async``)."""
-    work = _stage_actions(store, project_hash, stage_uuid, requests, principal, role)
-    return _applied(*await store.db.write_grouped_async(work))
+    return _applied(*await store.db.write_grouped_async(_stage_actions(store, batch)))
 
 
 def _applied(
@@ -289,13 +295,11 @@ def _applied(
 
 
 def _stage_actions(
-    store: Store,
-    project_hash: str,
-    stage_uuid: str,
-    requests: Sequence[task_machine.ActionRequest],
-    principal: Principal,
-    role: Role,
+    store: Store, batch: StageBatch
 ) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
+    project_hash, stage_uuid, requests = batch.project_hash, batch.stage_uuid, batch.requests
+    principal, role = batch.principal, batch.role
+
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
         workflow = load_workflow(conn, project_hash)
         stage = workflow.stage(stage_uuid)

@@ -83,9 +83,8 @@ async def stage_actions(
 ) -> dict[str, Any]:
     # async: the request waits for its (group) commit without a worker thread of its own
     requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
-    changed, uids = await tasks.apply_stage_actions_async(
-        store, project_hash, stage_uuid, requests, user, role
-    )
+    batch = tasks.StageBatch(project_hash, stage_uuid, requests, user, role)
+    changed, uids = await tasks.apply_stage_batch(store, batch)
     return {"tasks": changed, "event_uids": uids}
 
 
