@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stagehook.store.db import Database
 from stagehook.store.migrate import migrate
-from stagehook.store.prepared import Prepared
+from stagehook.store.prepared import Prepared, pipeline
 from stagehook.store.tables import auth_epoch, events, workflow_templates
 
 _EVENT = Prepared(
@@ -87,3 +87,24 @@ def test_an_in_list_is_refused_at_the_first_run(db: Database) -> None:
     )
     with db.read() as conn, pytest.raises(TypeError, match="expanding"):
         statement.rows(conn, {"u": ["a"]})
+
+
+def test_a_pipeline_sends_reads_and_writes_in_flights_and_keeps_errors_typed(
+    db: Database,
+) -> None:
+    """``pipeline``: on PostgreSQL one flight per block; rows read after it, errors typed."""
+    with db.write() as conn:
+        with pipeline(conn):
+            _EVENT.run(conn, _event("p1"))
+            _EVENT.run_many(conn, [_event("p2"), _event("p3")])
+            sent = [_BODY.send(conn, {"uid": uid}) for uid in ("p1", "p3", "none")]
+        assert [bytes(r[0]) if (r := s.first()) else None for s in sent] == [
+            b'{"uid": "p1"}',
+            b'{"uid": "p3"}',
+            None,
+        ]
+    with pytest.raises(IntegrityError), db.write() as conn, pipeline(conn):
+        _EVENT.run(conn, _event("p4"))
+        _EVENT.run(conn, _event("p1"))  # a duplicate: the whole transaction goes
+    with db.read() as conn:
+        assert _BODY.first(conn, {"uid": "p4"}) is None

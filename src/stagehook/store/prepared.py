@@ -21,8 +21,9 @@ Only for statements on the request path whose cost matters; everything else uses
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,26 +101,24 @@ class Prepared:
                 plan = self._plans.setdefault(dialect.name, _plan_for(self.statement, dialect))
         return plan
 
+    def send(self, conn: Connection, values: Mapping[str, Any]) -> Rows:
+        """Run the statement; its rows are read when asked for (``Rows``). Inside
+        ``pipeline`` on PostgreSQL the statement is only queued until then."""
+        plan = self._plan(conn)
+        cursor = _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values)))
+        return Rows(plan, cursor, conn.dialect)
+
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row the statement returns, as tuples in its column order."""
-        plan = self._plan(conn)
-        cursor = _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values)))
-        try:
-            return [plan.row(r) for r in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return self.send(conn, values).all()
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        rows = self.rows(conn, values)
-        return rows[0] if rows else None
+        return self.send(conn, values).first()
 
-    def run(self, conn: Connection, values: Mapping[str, Any]) -> int:
-        """A write; returns the rows it touched."""
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        """A write (its outcome is not waited for inside ``pipeline``)."""
         plan = self._plan(conn)
-        cursor = _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values)))
-        count = int(cursor.rowcount)
-        cursor.close()
-        return count
+        _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values))).close()
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The same write once per row, in one driver call."""
@@ -131,6 +130,50 @@ class Prepared:
         plan = self._plan(conn)
         params = [plan.params(r) for r in rows]
         _run(conn, plan, lambda c: c.executemany(plan.sql, params)).close()
+
+
+class Rows:
+    """A sent statement's rows, read once."""
+
+    def __init__(self, plan: _Plan, cursor: Any, dialect: Dialect) -> None:
+        self._plan = plan
+        self._cursor = cursor
+        self._dialect = dialect
+
+    def all(self) -> list[tuple[Any, ...]]:
+        error = self._dialect.loaded_dbapi.Error
+        try:
+            return [self._plan.row(r) for r in self._cursor.fetchall()]
+        except error as exc:  # inside a pipeline, a statement's error arrives here
+            raise DBAPIError.instance(
+                self._plan.sql, None, exc, error, dialect=self._dialect
+            ) from exc
+        finally:
+            self._cursor.close()
+
+    def first(self) -> tuple[Any, ...] | None:
+        rows = self.all()
+        return rows[0] if rows else None
+
+
+@contextlib.contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, statements run inside are sent without waiting for each answer
+    (psycopg's pipeline mode): a submit's reads go out in one flight and its writes in
+    another, instead of a round trip each. Rows of a statement sent inside can be read
+    inside (that waits for everything sent so far) or after. On SQLite, nothing changes.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            "(pipeline)", None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
 
 
 def _run(conn: Connection, plan: _Plan, call: Callable[[Any], Any]) -> Any:

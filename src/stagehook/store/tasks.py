@@ -19,9 +19,10 @@ from stagehook.store.access import (
 )
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.label_checks import require_complete
-from stagehook.store.outbox.write import write_events
-from stagehook.store.prepared import Prepared
-from stagehook.store.projects_read import load_workflow
+from stagehook.store.ontologies import index_later
+from stagehook.store.outbox.write import Hook, write_events
+from stagehook.store.prepared import Prepared, pipeline
+from stagehook.store.projects_read import load_workflow, workflow_later
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
@@ -91,6 +92,7 @@ def _apply(
     project_hash: str,
     outcome: task_machine.Outcome,
     actor: str,
+    hooks: Sequence[Hook] | None = None,
 ) -> list[str]:
     now = store.clock.now()
     if outcome.transitions:
@@ -137,7 +139,7 @@ def _apply(
                 )
             ),
         )
-    return write_events(conn, store, project_hash, outcome.events)
+    return write_events(conn, store, project_hash, outcome.events, hooks)
 
 
 def create_tasks(
@@ -244,16 +246,22 @@ def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
+    return _states_later(conn, project_hash, task_uuids, lock=lock)()
+
+
+def _states_later(
+    conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
+) -> Callable[[], dict[str, task_machine.TaskState]]:
+    """``_load_states`` with its read sent now (one flight with others in a pipeline);
+    several tasks are read when called (SQLAlchemy cannot run inside a pipeline)."""
     locked = lock and conn.dialect.name != "sqlite"
-    rows: Sequence[Sequence[Any]]
-    if len(task_uuids) == 1:
-        one = _STATE_ONE_LOCKED if locked else _STATE_ONE
-        rows = one.rows(conn, {"project_hash": project_hash, "task_uuid": task_uuids[0]})
-    else:
+    if len(task_uuids) != 1:  # an IN list: read through SQLAlchemy, when called
         query = _STATES_LOCKED if locked else _STATES
         params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
-        rows = conn.execute(query, params).all()
-    return {row[0]: _state(row) for row in rows}
+        return lambda: {row[0]: _state(row) for row in conn.execute(query, params)}
+    one = _STATE_ONE_LOCKED if locked else _STATE_ONE
+    sent = one.send(conn, {"project_hash": project_hash, "task_uuid": task_uuids[0]})
+    return lambda: {row[0]: _state(row) for row in sent.all()}
 
 
 @dataclass(frozen=True)
@@ -301,7 +309,12 @@ def _stage_actions(
     principal, role = batch.principal, batch.role
 
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
-        workflow = load_workflow(conn, project_hash)
+        # Every read up front, in one flight on PostgreSQL (prepared.pipeline)
+        with pipeline(conn):
+            read_workflow = workflow_later(conn, project_hash)
+            read_states = _states_later(conn, project_hash, [r.task_uuid for r in requests])
+            read_index = index_later(conn, project_hash)
+        workflow, hooks = read_workflow()
         stage = workflow.stage(stage_uuid)
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
@@ -310,16 +323,17 @@ def _stage_actions(
             if request.action == Action.ASSIGN:
                 require_assignee(conn, principal, role, project_hash, stage, request.assignee)
         actor = task_machine.Actor(principal.username, may_override=may_override(role))
-        states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = task_machine.apply_actions(
-            workflow, project_hash, stage_uuid, states, requests, actor
+            workflow, project_hash, stage_uuid, read_states(), requests, actor
         )
         require_complete(
             conn,
-            project_hash,
+            read_index(),
             [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
         )
-        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+        # ... and every write in another
+        with pipeline(conn):
+            return outcome, _apply(conn, store, project_hash, outcome, principal.username, hooks)
 
     return work
 
