@@ -4,21 +4,16 @@ callers, yet never older than the caller's request."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from stagehook.store import auth_cache
 from stagehook.store.db import Database
-from stagehook.store.migrate import migrate
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 def _bump(db: Database) -> None:
