@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,7 +234,8 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------- main
 async def main_async(args: argparse.Namespace) -> None:
-    log = Path(args.receiver_log)
+    # one file per run: two runs side by side must not share (or delete) each other's log
+    log = Path(args.receiver_log or tempfile.mkstemp(prefix="stagehook-bench-receiver-")[1])
     log.unlink(missing_ok=True)
     needs_soak = int(args.soak * 400)
     with receiver_process(log, "--timestamps") as receiver_url, contextlib.ExitStack() as stack:
@@ -284,7 +286,11 @@ def main() -> None:
         help="run servers from this source tree too (repeatable; e.g. before=/tmp/old/src):"
         " every phase but scale measures them side by side",
     )
-    parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-api-receiver.log")
+    parser.add_argument(
+        "--receiver-log",
+        default=None,
+        help="file the receiver logs arrivals to (default: a new temporary file per run)",
+    )
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]
     args.only = args.only or list(PHASES)
