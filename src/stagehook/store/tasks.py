@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
@@ -17,6 +17,7 @@ from stagehook.store.access import (
     require_role_at_stage,
 )
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.json_rows import json_object
 from stagehook.store.label_checks import require_complete
 from stagehook.store.outbox.write import write_events
 from stagehook.store.projects_read import load_workflow
@@ -190,22 +191,55 @@ def list_tasks(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    rows, next_cursor = _task_page(
+        store,
+        project_hash,
+        as_json=False,
+        stage_uuid=stage_uuid,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    return [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows], next_cursor
+
+
+class PageOfTasks(TypedDict):
+    """Which page of a project's tasks: ``list_tasks``'s filters."""
+
+    stage_uuid: str | None
+    status: str | None
+    limit: int
+    cursor: str | None
+
+
+def list_tasks_json(
+    store: Store, project_hash: str, **page: Unpack[PageOfTasks]
+) -> tuple[list[str], str | None]:
+    """``list_tasks`` with each task as the JSON text the API sends (store/json_rows.py)."""
+    rows, next_cursor = _task_page(store, project_hash, as_json=True, **page)
+    return [row[1] for row in rows], next_cursor
+
+
+def _task_page(
+    store: Store, project_hash: str, *, as_json: bool, **page: Unpack[PageOfTasks]
+) -> tuple[Sequence[Any], str | None]:
+    limit = page["limit"]
     params = {
         "project_hash": project_hash,
-        "after": decode_cursor(cursor),
+        "after": decode_cursor(page["cursor"]),
         "limit": limit + 1,
-        "stage_uuid": stage_uuid,
-        "status": status,
+        "stage_uuid": page["stage_uuid"],
+        "status": page["status"],
     }
     with store.db.read() as conn:
-        rows = conn.execute(_PAGES[bool(stage_uuid), bool(status)], params).all()
-    # rows straight to the wire shape: a page is up to 500 rows, per-row objects add up
-    page = [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows[:limit]]
-    return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+        query = _PAGES[bool(params["stage_uuid"]), bool(params["status"]), as_json]
+        rows = conn.execute(query, params).all()
+    return rows[:limit], encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
 
 
-def _page_query(by_stage: bool, by_status: bool) -> Select[Any]:
-    query = select(tasks.c.seq, *(tasks.c[name] for name in _PUBLIC)).where(
+def _page_query(by_stage: bool, by_status: bool, as_json: bool) -> Select[Any]:
+    columns = [tasks.c[name] for name in _PUBLIC]
+    query = select(tasks.c.seq, *([json_object(*columns)] if as_json else columns)).where(
         tasks.c.project_hash == bindparam("project_hash"), tasks.c.seq > bindparam("after")
     )
     if by_stage:
@@ -215,9 +249,11 @@ def _page_query(by_stage: bool, by_status: bool) -> Select[Any]:
     return query.order_by(tasks.c.seq).limit(bindparam("limit"))
 
 
-#: A task as the API shows it (``task_dict``), and a page query per filter combination.
+#: A task as the API shows it (``task_dict``), and a page query per filter combination,
+#: as columns or as the row's JSON text.
 _PUBLIC = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
-_PAGES = {(s, st): _page_query(s, st) for s in (False, True) for st in (False, True)}
+_BOTH = (False, True)
+_PAGES = {(s, st, j): _page_query(s, st, j) for s in _BOTH for st in _BOTH for j in _BOTH}
 
 
 def _load_states(
