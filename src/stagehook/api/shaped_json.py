@@ -10,8 +10,8 @@ the generated clients and the contract tests see the same declared shape:
 - ``ShapedJSONResponse(data)``: ``pydantic_core.to_json(data)``, the bytes pydantic writes
   for the model provided ``data`` has the model's shape exactly: the same keys in the
   model's field order, values already of each field's JSON type (an enum as its value).
-- ``json_page(key, rows, next_cursor)``: a ``Page`` whose items are JSON objects the
-  database rendered (``store/json_rows.py``), joined without being parsed.
+- ``json_page(key, items, next_cursor)``: a ``Page`` whose items are JSON objects the
+  database rendered and joined with commas (``store/json_rows.py``), sent unparsed.
 
 Use them only where the store builds that shape itself, and add the route to
 ``tests/integration/test_shaped_json.py``, which holds each such route's body to the
@@ -20,7 +20,6 @@ model's own serialization (docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
@@ -36,8 +35,7 @@ class ShapedJSONResponse(Response):
         return pydantic_core.to_json(content)
 
 
-def json_page(key: str, rows: Sequence[str], next_cursor: str | None) -> Response:
-    """``{"next_cursor": ..., key: [rows]}``: a ``Page`` model's field order."""
+def json_page(key: str, items: str, next_cursor: str | None) -> Response:
+    """``{"next_cursor": ..., key: [items]}``: a ``Page`` model's field order."""
     head = b'{"next_cursor":' + pydantic_core.to_json(next_cursor) + b',"' + key.encode()
-    body = head + b'":[' + ",".join(rows).encode() + b"]}"
-    return Response(body, media_type="application/json")
+    return Response(head + b'":[' + items.encode() + b"]}", media_type="application/json")

@@ -8,6 +8,11 @@ reaches Python as 500 strings instead of 500 rows turned into dicts and then int
 (docs/performance.md). Only text and integer columns: the two databases write those
 exactly as pydantic would, while floats are rounded by SQLite's ``json_object`` (15
 digits) and booleans are 0/1 there.
+
+``joined(item, order_by)`` is an aggregate joining a page's items with commas, in order,
+so a page reaches Python as one string: PostgreSQL's ``string_agg(... ORDER BY ...)``.
+SQLite before 3.44 has no ORDER BY inside an aggregate and documents ``group_concat``'s
+order as arbitrary, so there the rows are joined in Python (``PAGES_JOIN_IN_SQL``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Column, Integer, String
+from sqlalchemy import Column, ColumnElement, Integer, String
+from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -54,3 +60,29 @@ def _postgresql(element: json_object, compiler: SQLCompiler, **kw: Any) -> str:
         for i, c in enumerate(element.clauses)
     ]
     return "(" + " || ".join([*parts, "'}'"]) + ")"
+
+
+#: Dialects whose ``joined`` keeps the order (the others join rows in Python).
+PAGES_JOIN_IN_SQL = frozenset({"postgresql"})
+
+
+class joined(FunctionElement[str]):  # an aggregate, named like one
+    """``item`` of every row, ordered by ``order_by``, joined with commas (NULL: no rows)."""
+
+    type = String()
+    name = "joined"
+    inherit_cache = True
+
+    def __init__(self, item: ColumnElement[str], order_by: ColumnElement[Any]) -> None:
+        super().__init__(item, order_by)
+
+
+@compiles(joined)
+def _joined_unordered(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(f"{compiler.dialect.name} cannot join rows in order: join them in Python")
+
+
+@compiles(joined, "postgresql")
+def _joined_postgresql(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
+    item, order_by = (compiler.process(c, **kw) for c in element.clauses)
+    return f"string_agg({item}, ',' ORDER BY {order_by})"
