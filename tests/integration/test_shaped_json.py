@@ -7,13 +7,15 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import CompileError
 
 from stagehook.api.public import ProjectsPage, TasksPage
 from stagehook.store import projects, tasks
 from stagehook.store.access import Principal
 from stagehook.store.context import Store
-from stagehook.store.json_rows import json_object
+from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, joined, json_object
 from stagehook.store.tables import tasks as tasks_table
 from tests.support.api import Api
 from tests.support.workflows import ANNOTATE, basic_workflow
@@ -104,3 +106,11 @@ def test_project_pages_are_the_model_bytes(api: Api, store: Store) -> None:
 def test_json_object_takes_text_and_integer_columns_only() -> None:
     with pytest.raises(TypeError, match="text and integer"):
         json_object(tasks_table.c.task_uuid, tasks_table.c.updated_at)
+
+
+def test_rows_are_joined_in_sql_only_where_the_order_is_kept() -> None:
+    query = select(joined(json_object(tasks_table.c.task_uuid), tasks_table.c.seq))
+    assert "ORDER BY tasks.seq" in str(query.compile(dialect=postgresql.dialect()))
+    assert "postgresql" in PAGES_JOIN_IN_SQL and "sqlite" not in PAGES_JOIN_IN_SQL
+    with pytest.raises(CompileError, match="cannot join rows in order"):
+        query.compile(dialect=sqlite.dialect())
