@@ -4,7 +4,9 @@ Two ``serve`` processes side by side on the same backend, one over a project of
 ``small`` tasks and one over ``big`` (7 in 10 at Annotate, the rest completed). Each
 call an annotator, a reviewer or the editor makes is timed ``reps`` times on both,
 alternating, one request at a time (a signed-in browser session for the pages, the API
-key for the API); the ratio of the medians is what grows with the work.
+key for the API); the ratio of the medians is what grows with the work. The server's CPU
+time per call (its threads' schedstat, ns) is shown beside the wall time: a call whose
+wall time grows but not its CPU is waiting (on a disk flush, a lock), not working.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from _bulk import BulkTasks
 from _common import ANNOTATE
 from _http import AUTH, Server, session, sign_in
 from _served import served_project
+from idle_cpu import cpu_seconds_fine
 
 #: Which task index an endpoint uses on repetition ``rep`` (distinct per endpoint, all
 #: at Annotate, spread over the whole table).
@@ -42,7 +45,8 @@ class Side:
         return (abs(rep) * step + lane + (10 if rep < 0 else 0)) % self.bulk.count
 
 
-async def _call(side: Side, name: str, rep: int) -> float:
+async def _call(side: Side, name: str, rep: int) -> tuple[float, float]:
+    """Wall and server CPU seconds of one call."""
     p = side.project_hash
     api = f"/api/v1/projects/{p}"
     requests: dict[str, tuple[str, str, dict[str, object] | None, int]] = {
@@ -97,13 +101,14 @@ async def _call(side: Side, name: str, rep: int) -> float:
     }
     method, path, body, kind = requests[name]
     headers = (AUTH, None, {"accept": "application/json", "x-csrf-token": side.csrf})[kind]
+    cpu = cpu_seconds_fine(side.server.pid)
     started = time.perf_counter()
     async with side.http.request(
         method, path, json=body, headers=headers, allow_redirects=False
     ) as response:
         await response.read()
         assert response.status == 200, (name, response.status, await response.text())
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds_fine(side.server.pid) - cpu
 
 
 ENDPOINTS = (
@@ -136,20 +141,25 @@ async def scale_phase(backend: str, receiver_url: str, small: int, big: int, rep
         try:
             print(
                 f"\n{backend}: median ms per call, {big} vs {small} tasks"
-                f" ({reps} each, alternating)"
+                f" ({reps} each, alternating); wall, and the server's CPU"
             )
             worst = 0.0
             for name in ENDPOINTS:
-                times: dict[str, list[float]] = {s.label: [] for s in sides}
+                times: dict[str, list[tuple[float, float]]] = {s.label: [] for s in sides}
                 for warm in range(1, 4):
                     for s in sides:
                         await _call(s, name, -warm)
                 for rep in range(reps):
                     for s in sides if rep % 2 else reversed(sides):
                         times[s.label].append(await _call(s, name, rep))
-                a, b = (statistics.median(times[s.label]) * 1000 for s in sides)
+                a, b = (statistics.median(t for t, _ in times[s.label]) * 1000 for s in sides)
+                ca, cb = (statistics.median(c for _, c in times[s.label]) * 1000 for s in sides)
                 worst = max(worst, b / a)
-                print(f"  {name:34} {a:7.2f} -> {b:7.2f} ms  {b / a:5.2f}x", flush=True)
+                print(
+                    f"  {name:34} {a:7.2f} -> {b:7.2f} ms  {b / a:5.2f}x"
+                    f"   CPU {ca:6.2f} -> {cb:6.2f} ms  {cb / ca:5.2f}x",
+                    flush=True,
+                )
             print(f"  worst ratio {worst:.2f}x (goal: <= 1.25x)")
         finally:
             for s in sides:

@@ -130,7 +130,7 @@ def list_projects(
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = decode_cursor(cursor)
     query = (
-        select(projects)
+        select(projects.c.seq, projects.c.project_hash, projects.c.title, projects.c.created_at)
         .where(projects.c.seq > after, visible_projects(principal))
         .order_by(projects.c.seq)
     )

@@ -11,6 +11,7 @@ from stagehook.api.errors import error_responses
 from stagehook.api.openapi import DocumentedRoute
 from stagehook.api.public import ProjectDetailPublic, ProjectPublic, ProjectsPage
 from stagehook.api.schemas import ProjectCreate
+from stagehook.api.shaped_json import ShapedJSONResponse
 from stagehook.store import projects
 
 router = APIRouter(prefix="/projects", tags=["projects"], route_class=DocumentedRoute)
@@ -37,9 +38,10 @@ def create_project(body: ProjectCreate, store: StoreDep, user: CurrentUser) -> d
 @router.get("", response_model=ProjectsPage)
 def list_projects(
     store: StoreDep, user: CurrentUser, limit: Limit = 50, cursor: Cursor = None
-) -> dict[str, Any]:
+) -> ShapedJSONResponse:
     page, next_cursor = projects.list_projects(store, user, limit, cursor)
-    return {"projects": page, "next_cursor": next_cursor}
+    # the store's dicts are the model's shape: sent without a second pass (api/shaped_json.py)
+    return ShapedJSONResponse({"next_cursor": next_cursor, "projects": page})
 
 
 @router.get("/{project_hash}", response_model=ProjectDetailPublic)

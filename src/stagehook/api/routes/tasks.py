@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from stagehook.api.deps import CurrentUser, Cursor, Limit, ProjectAdminRole, ProjectRole, StoreDep
 from stagehook.api.errors import error_responses
@@ -17,6 +17,7 @@ from stagehook.api.public import (
     TasksPage,
 )
 from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
+from stagehook.api.shaped_json import json_page
 from stagehook.store import labels, tasks
 from stagehook.workflow.stages import TaskStatus
 from stagehook.workflow.task_machine import ActionRequest
@@ -33,8 +34,9 @@ def list_tasks(
     status: TaskStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> dict[str, Any]:
-    page, next_cursor = tasks.list_tasks(
+) -> Response:
+    # up to 500 rows rendered as JSON by the database, sent as they are (api/shaped_json.py)
+    page, next_cursor = tasks.list_tasks_json(
         store,
         project_hash,
         stage_uuid=stage_uuid,
@@ -42,7 +44,7 @@ def list_tasks(
         limit=limit,
         cursor=cursor,
     )
-    return {"tasks": page, "next_cursor": next_cursor}
+    return json_page("tasks", page, next_cursor)
 
 
 @router.get("/tasks/{task_uuid}", response_model=TaskDetailPublic)
