@@ -13,7 +13,7 @@ from stagehook.api.json_body import JsonBodyGuard
 from stagehook.api.methods import HeadAsGet
 from stagehook.clock import Clock
 from stagehook.config import Settings
-from stagehook.delivery.dispatcher import embedded
+from stagehook.delivery.own_thread import dispatcher_thread
 from stagehook.runtime import bootstrap, open_store
 from stagehook.web import install_ui
 
@@ -23,7 +23,7 @@ def build_server_app(
 ) -> FastAPI:
     store = open_store(settings, clock)
     bootstrap(store)
-    services: list[Service] = [embedded] if embedded_dispatcher else []
+    services: list[Service] = [dispatcher_thread] if embedded_dispatcher else []
     app = create_app(store, services)
     install_ui(app, settings)
     # One set of input rules for every JSON body (API and UI alike), before any route.
