@@ -104,6 +104,8 @@ class Result:
     received: int
     breakdown: dict[str, tuple[int, float]] = field(default_factory=dict)
     ceiling: float = 0.0
+    #: CPU seconds this process (the dispatcher, plus the bench's polling) spent in the run
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -200,6 +202,7 @@ async def run_one(
             timing = breakdown() if profile else contextlib.nullcontext({})
             with timing as spent:
                 started = time.perf_counter()
+                cpu_started = time.process_time()
                 task = asyncio.create_task(dispatcher.run())
                 try:
                     deadline = started + timeout
@@ -208,6 +211,7 @@ async def run_one(
                             raise RuntimeError(f"{backend}/{config}: not done in {timeout}s")
                         await asyncio.sleep(0.05)
                     seconds = time.perf_counter() - started
+                    cpu = time.process_time() - cpu_started
                     write_count = writes()
                 finally:
                     dispatcher.stop()
@@ -216,7 +220,7 @@ async def run_one(
             received = _lines(out) - received_before
         finally:
             store.db.dispose()
-    return Result(backend, config, events, seconds, write_count, attempts, received, spent)
+    return Result(backend, config, events, seconds, write_count, attempts, received, spent, cpu=cpu)
 
 
 async def run_stable(
@@ -271,7 +275,8 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
                         f"  {backend:10} {config:9} {result.events} events in "
                         f"{result.seconds:6.2f}s = {result.rate:7.0f}/s, "
                         f"{result.writes} write txns ({result.writes / result.events:.3f}/event), "
-                        f"{result.attempts} attempts, {result.received} received",
+                        f"{result.attempts} attempts, {result.received} received, "
+                        f"dispatcher CPU {result.cpu / result.events * 1000:.3f} ms/event",
                         flush=True,
                     )
                     for name, (calls, spent) in result.breakdown.items():

@@ -20,7 +20,7 @@ from stagehook.delivery.guard import GuardedResolver, make_connector
 from stagehook.delivery.outcome import AttemptResult
 from stagehook.delivery.retry import parse_retry_after
 from stagehook.delivery.signing import build_headers
-from stagehook.webhook_targets import TargetGuard, TargetRefused, parse_ip_host, vet_url_target
+from stagehook.webhook_targets import TargetGuard, TargetRefused, VettedUrls, parse_ip_host
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 4 * 1024
@@ -52,16 +52,21 @@ class Sender:
             # before each request instead (see ``_vet_through_proxy``).
             connector = aiohttp.TCPConnector(limit=settings.max_in_flight)
         else:
+            # No per-host cap: the dispatcher caps requests per *URL* when it claims, and
+            # several URLs on one host (paths of one receiver) may each have their share.
+            # Connections are kept alive and reused per host, so a busy receiver costs one
+            # TCP handshake per connection, not per delivery.
             connector = make_connector(
                 self.guard,
                 source_address=settings.egress_source_address,
                 limit=settings.max_in_flight,
-                limit_per_host=settings.max_in_flight_per_url,
+                limit_per_host=0,
             )
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=self.timeout, auto_decompress=False
         )
         self._resolver = GuardedResolver(self.guard)
+        self._vetted = VettedUrls(self.guard)
 
     async def close(self) -> None:
         await self.session.close()
@@ -99,7 +104,7 @@ class Sender:
             return (time.perf_counter() - started) * 1000
 
         try:
-            vet_url_target(url, self.guard)
+            self._vetted.check(url)
             target: str | URL = url
             tls_name: str | None = None
             if self.settings.egress_proxy:
