@@ -1,9 +1,11 @@
 """The dispatcher: claim due deliveries, send them concurrently, record the results.
 
-Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. Claims and writes
-are batched (one transaction for many rows); sends run concurrently under a global cap
-and a per-URL cap, so one slow receiver cannot starve the others. A commit that creates
-work wakes the loop at once; idle, it sleeps until the next due time or the slow poll.
+Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. One loop does the
+database work: each cycle records every attempt that finished since the last one and
+claims as many due rows as there are free slots, in one transaction. Sends run
+concurrently under a global cap and a per-URL cap, so one slow receiver cannot starve
+the others. A commit that creates work, or a finishing delivery, wakes the loop at once;
+idle, it sleeps until the next due time or the slow poll.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Dispatcher:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._per_url: Counter[str] = Counter()
         self._results: list[Recorded] = []
-        self._results_ready = asyncio.Event()
+        self._schedule = list(self.settings.retry_schedule)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
 
@@ -70,57 +72,94 @@ class Dispatcher:
         self.sender = Sender(self.settings)
         self.store.db.add_wake_listener(self.wake)
         await asyncio.to_thread(workers.register, self.store, self.worker_id)
-        helpers = [
-            asyncio.create_task(self._writer(), name="stagehook-writer"),
-            asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping"),
-        ]
+        helpers = [asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping")]
         if not self.store.db.is_sqlite:
             helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
         try:
-            await self._claim_loop()
+            await self._cycle_loop()
         finally:
             await self._shutdown(helpers)
 
-    async def _claim_loop(self) -> None:
+    async def _cycle_loop(self) -> None:
+        """Record what finished and claim what is due, in one transaction per cycle.
+
+        A cycle starts as soon as the last one committed if anything finished or was
+        woken meanwhile, so under load each transaction carries every result and every
+        free slot that accumulated while the previous one ran (group commit), and when
+        quiet a single delivery is recorded at once.
+        """
         backoff = BACKOFF_START
         while not self._stop.is_set():
             self._wake.clear()
+            results, self._results = self._results, []
+            want = min(self.settings.max_in_flight - len(self._inflight), self.settings.claim_batch)
+            if not results and want <= 0:
+                # every slot is busy; a finishing delivery wakes the loop
+                await self._sleep(self._wake, self.settings.poll_interval)
+                continue
             try:
-                requested, got = await self._fill()
-                if requested and got == requested:
-                    continue  # a full batch: there is probably more due right now
-                if len(self._inflight) >= self.settings.max_in_flight:
-                    # every slot is busy; a finishing delivery wakes the loop
-                    timeout = self.settings.poll_interval
-                else:
-                    timeout = await self._idle_timeout(got)
-                backoff = BACKOFF_START
+                claimed = await asyncio.to_thread(
+                    self._exchange, results, max(want, 0), dict(self._per_url)
+                )
             except Exception as exc:
-                # The database went away (restart, failover): keep going, back off.
-                log.warning("claim failed (%s); retrying in %.1fs", _first_line(exc), backoff)
-                timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                # The database went away (restart, failover): keep the results, back off.
+                # They wait in memory rather than being dropped, so an outage shorter than
+                # the lease causes no second delivery.
+                self._results = results + self._results
+                log.warning(
+                    "could not record %d results and claim (%s); retrying in %.1fs",
+                    len(results),
+                    _first_line(exc),
+                    backoff,
+                )
+                await self._sleep(self._stop, backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_START
+            self._start(claimed)
+            if want > 0 and len(claimed) == want:
+                continue  # a full batch: there is probably more due right now
+            if self._wake.is_set():
+                continue  # deliveries finished, or work was committed, meanwhile
+            timeout = self.settings.poll_interval
+            if len(self._inflight) < self.settings.max_in_flight:
+                timeout = await self._idle_timeout(len(claimed))
+            await self._sleep(self._wake, timeout)
 
-    async def _fill(self) -> tuple[int, int]:
-        free = self.settings.max_in_flight - len(self._inflight)
-        if free <= 0:
-            return 0, 0
-        batch = min(free, self.settings.claim_batch)
-        claimed = await asyncio.to_thread(self._claim, batch, dict(self._per_url))
+    @staticmethod
+    async def _sleep(event: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=timeout)
+
+    def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
             self._per_url[item.url] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
-        return batch, len(claimed)
 
-    def _claim(self, batch: int, busy: dict[str, int]) -> list[Claimed]:
+    def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
+        """One write transaction: record ``results``, then lease up to ``want`` due rows."""
         with self.store.db.write(urgent=True) as conn:
+            now = self.store.clock.now()
+            if results:
+                record.record_attempts(
+                    conn,
+                    self.worker_id,
+                    results,
+                    now=now,
+                    failure_threshold=self.settings.circuit_failure_threshold,
+                    probe_interval=self.settings.circuit_probe_interval,
+                    disable_after=self.settings.disable_after_failing_seconds,
+                )
+                if any(r.status == DeliveryStatus.RETRYING for r in results):
+                    self.store.db.notify(conn)
+            if want <= 0:
+                return []
             claimed = claim.claim_due(
                 conn,
                 self.worker_id,
-                now=self.store.clock.now(),
+                now=now,
                 lease_seconds=self.settings.lease_seconds,
-                limit=batch,
+                limit=want,
                 per_url=self.settings.max_in_flight_per_url,
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
@@ -155,8 +194,7 @@ class Dispatcher:
             self._per_url[item.url] -= 1
             if self._per_url[item.url] <= 0:
                 del self._per_url[item.url]
-            if len(self._inflight) <= self.settings.max_in_flight // 2:
-                self._wake.set()
+            self._wake.set()
 
     def _record(
         self,
@@ -170,7 +208,7 @@ class Dispatcher:
             result,
             attempts_made=item.attempts + 1,
             retry_base=item.retry_base,
-            schedule=list(self.settings.retry_schedule),
+            schedule=self._schedule,
             jitter=self.settings.retry_jitter,
             now=now,
             rng=self.rng,
@@ -198,33 +236,24 @@ class Dispatcher:
                 disable_reason=decision.disable_reason,
             )
         )
-        self._results_ready.set()
 
     # background helpers ---------------------------------------------------
-    async def _writer(self) -> None:
-        """Write finished attempts in batches: one transaction for many results."""
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            await self._flush(deadline=None)
+    async def _flush(self, deadline: float) -> None:
+        """On shutdown: record what has finished, trying again until ``deadline``.
 
-    async def _flush(self, deadline: float | None) -> None:
-        """Write what has finished; while the database is away, keep it and try again.
-
-        Results wait in memory rather than being dropped, so an outage shorter than the
-        lease causes no second delivery. Past ``deadline`` (shutdown) we give up and the
-        leases expire, which sends those events again: at-least-once, never lost.
+        Past it we give up and the leases expire, which sends those events again:
+        at-least-once, never lost.
         """
         loop = asyncio.get_running_loop()
         backoff = BACKOFF_START
         while self._results:
             batch, self._results = self._results, []
             try:
-                await asyncio.to_thread(self._write, batch)
+                await asyncio.to_thread(self._exchange, batch, 0, {})
                 backoff = BACKOFF_START
             except Exception as exc:
                 self._results = batch + self._results
-                if deadline is not None and loop.time() + backoff > deadline:
+                if loop.time() + backoff > deadline:
                     log.error("gave up recording %d results: %s", len(batch), _first_line(exc))
                     return
                 log.warning(
@@ -235,20 +264,6 @@ class Dispatcher:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
-
-    def _write(self, batch: list[Recorded]) -> None:
-        with self.store.db.write(urgent=True) as conn:
-            record.record_attempts(
-                conn,
-                self.worker_id,
-                batch,
-                now=self.store.clock.now(),
-                failure_threshold=self.settings.circuit_failure_threshold,
-                probe_interval=self.settings.circuit_probe_interval,
-                disable_after=self.settings.disable_after_failing_seconds,
-            )
-            if any(r.status == DeliveryStatus.RETRYING for r in batch):
-                self.store.db.notify(conn)
 
     async def _housekeeping(self) -> None:
         beat = self.settings.heartbeat_seconds
