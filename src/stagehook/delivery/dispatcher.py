@@ -81,7 +81,7 @@ class Dispatcher:
             await self._shutdown(helpers)
 
     async def _cycle_loop(self) -> None:
-        """Record what finished and claim what is due, in one transaction per cycle.
+        """Record what finished and claim what is due, once per cycle (see ``_transact``).
 
         A cycle starts as soon as the last one committed if anything finished or was
         woken meanwhile, so under load each transaction carries every result and every
@@ -97,26 +97,19 @@ class Dispatcher:
                 # every slot is busy; a finishing delivery wakes the loop
                 await self._sleep(self._wake, self.settings.poll_interval)
                 continue
-            try:
-                claimed = await asyncio.to_thread(
-                    self._exchange, results, max(want, 0), dict(self._per_url)
-                )
-            except Exception as exc:
-                # The database went away (restart, failover): keep the results, back off.
-                # They wait in memory rather than being dropped, so an outage shorter than
-                # the lease causes no second delivery.
-                self._results = results + self._results
+            claimed, failure = await self._transact(results, max(want, 0), dict(self._per_url))
+            self._start(claimed)
+            if failure is not None:
+                # The database went away (restart, failover): keep going, back off.
                 log.warning(
-                    "could not record %d results and claim (%s); retrying in %.1fs",
-                    len(results),
-                    _first_line(exc),
+                    "could not record results or claim (%s); retrying in %.1fs",
+                    _first_line(failure),
                     backoff,
                 )
                 await self._sleep(self._stop, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
-            self._start(claimed)
             if want > 0 and len(claimed) == want:
                 continue  # a full batch: there is probably more due right now
             if self._wake.is_set():
@@ -135,6 +128,37 @@ class Dispatcher:
         for item in claimed:
             self._per_url[item.url] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
+
+    async def _transact(
+        self, results: list[Recorded], want: int, busy: dict[str, int]
+    ) -> tuple[list[Claimed], Exception | None]:
+        """Record ``results`` and lease up to ``want`` due rows; what was leased, and why not.
+
+        SQLite has one writer and an fsync per commit: both go in one transaction.
+        PostgreSQL runs transactions side by side, so there the two are separate ones at
+        the same time and a cycle lasts as long as the slower of them, not both.
+
+        Results that could not be written go back to wait in memory rather than being
+        dropped, so an outage shorter than the lease causes no second delivery.
+        """
+        if self.store.db.is_sqlite or not results or want <= 0:
+            jobs = [asyncio.to_thread(self._exchange, results, want, busy)]
+        else:
+            jobs = [
+                asyncio.to_thread(self._exchange, results, 0, {}),
+                asyncio.to_thread(self._exchange, [], want, busy),
+            ]
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        claimed = outcomes[-1] if isinstance(outcomes[-1], list) else []
+        if results and isinstance(outcomes[0], BaseException):
+            self._results = results + self._results
+        failures: list[Exception] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                failures.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome  # cancelled: not a database failure
+        return claimed, failures[0] if failures else None
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """One write transaction: record ``results``, then lease up to ``want`` due rows."""

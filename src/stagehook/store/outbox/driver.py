@@ -51,3 +51,9 @@ def run(
 ) -> CursorResult[Any]:
     """Execute ``statement`` once (a dict) or once per dict of a list (executemany)."""
     return conn.exec_driver_sql(render(statement, is_postgresql(conn)), params)
+
+
+def columns(rows: list[dict[str, Any]], **scalars: Any) -> dict[str, Any]:
+    """Rows as one list per column (PostgreSQL ``unnest``); ``scalars`` are passed as is."""
+    names = [name for name in rows[0] if name not in scalars] if rows else []
+    return {**{name: [row[name] for row in rows] for name in names}, **scalars}
