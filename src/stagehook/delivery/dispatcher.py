@@ -31,6 +31,10 @@ from stagehook.store.secret_box import secret_box
 log = logging.getLogger(__name__)
 
 PURGE_SECONDS = 3600.0
+#: How long a finished attempt may wait for company before it is recorded.
+RECORD_WITHIN = 0.005
+#: While deliveries are in flight, how often to ask when the next waiting row is due.
+DUE_RECHECK = 0.5
 BACKOFF_START = 0.2
 BACKOFF_MAX = 10.0
 
@@ -52,6 +56,10 @@ class Dispatcher:
         self._per_url: Counter[str] = Counter()
         self._results: list[Recorded] = []
         self._schedule = list(self.settings.retry_schedule)
+        # Finished attempts wake the loop in groups: a quarter of the slots at a time.
+        self._wake_after = max(1, self.settings.max_in_flight // 4)
+        self._record_timer: asyncio.TimerHandle | None = None
+        self._due_checked = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
 
@@ -91,10 +99,13 @@ class Dispatcher:
         backoff = BACKOFF_START
         while not self._stop.is_set():
             self._wake.clear()
+            if self._record_timer is not None:
+                self._record_timer.cancel()
+                self._record_timer = None
             results, self._results = self._results, []
             want = min(self.settings.max_in_flight - len(self._inflight), self.settings.claim_batch)
             if not results and want <= 0:
-                # every slot is busy; a finishing delivery wakes the loop
+                # every slot is busy; finishing deliveries wake the loop
                 await self._sleep(self._wake, self.settings.poll_interval)
                 continue
             claimed, failure = await self._transact(results, max(want, 0), dict(self._per_url))
@@ -110,14 +121,12 @@ class Dispatcher:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
-            if want > 0 and len(claimed) == want:
-                continue  # a full batch: there is probably more due right now
+            free = self.settings.max_in_flight - len(self._inflight)
+            if free > 0 and len(claimed) == want:
+                continue  # a full batch and room for more: probably more due right now
             if self._wake.is_set():
                 continue  # deliveries finished, or work was committed, meanwhile
-            timeout = self.settings.poll_interval
-            if len(self._inflight) < self.settings.max_in_flight:
-                timeout = await self._idle_timeout(len(claimed))
-            await self._sleep(self._wake, timeout)
+            await self._sleep(self._wake, await self._wait_for(free, len(claimed)))
 
     @staticmethod
     async def _sleep(event: asyncio.Event, timeout: float) -> None:
@@ -192,6 +201,21 @@ class Dispatcher:
         box = secret_box(self.settings)
         return [replace(c, secrets=tuple(box.open(s) for s in c.secrets)) for c in claimed]
 
+    async def _wait_for(self, free: int, claimed: int) -> float:
+        """How long the loop may sleep when nothing woke it.
+
+        Idle, until the next row is due. With deliveries in flight their completions
+        wake the loop; the due time is asked again at most every DUE_RECHECK, so a retry
+        that comes due while every request in flight is slow is not missed.
+        """
+        if free <= 0:
+            return self.settings.poll_interval  # every slot busy: completions wake us
+        since = asyncio.get_running_loop().time() - self._due_checked
+        if self._inflight and since < DUE_RECHECK:
+            return DUE_RECHECK - since
+        self._due_checked += since
+        return await self._idle_timeout(claimed)
+
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
             with self.store.db.read() as conn:
@@ -218,7 +242,10 @@ class Dispatcher:
             self._per_url[item.url] -= 1
             if self._per_url[item.url] <= 0:
                 del self._per_url[item.url]
-            self._wake.set()
+            if len(self._results) >= self._wake_after or not self._inflight:
+                self._wake.set()
+            elif self._results and self._record_timer is None and self._loop is not None:
+                self._record_timer = self._loop.call_later(RECORD_WITHIN, self._wake.set)
 
     def _record(
         self,
