@@ -1,11 +1,12 @@
 """The dispatcher: claim due deliveries, send them concurrently, record the results.
 
-Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. One loop does the
-database work: each cycle records every attempt that finished since the last one and
-claims as many due rows as there are free slots, in one transaction. Sends run
-concurrently under a global cap and a per-URL cap, so one slow receiver cannot starve
-the others. A commit that creates work, or a finishing delivery, wakes the loop at once;
-idle, it sleeps until the next due time or the slow poll.
+Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. The database work
+runs in cycles: each records every attempt that finished since the last one and claims
+as many due rows as there are free slots (on SQLite in one transaction, on PostgreSQL in
+two loops side by side). Sends run concurrently under a global cap and a per-URL cap, so
+one slow receiver cannot starve the others. A commit that creates work wakes the claims
+at once, finishing deliveries wake them a quarter of the slots at a time; idle, the
+dispatcher sleeps until the next due time or the slow poll.
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ class Dispatcher:
         self.settings = store.settings
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self.rng = random.Random()
+        # Claims wake on committed work and free slots, recording on finished attempts.
+        # SQLite does both in one transaction, so there they are one loop and one event.
         self._wake = asyncio.Event()
+        self._record_wake = self._wake if store.db.is_sqlite else asyncio.Event()
         self._stop = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._per_url: Counter[str] = Counter()
         self._results: list[Recorded] = []
         self._schedule = list(self.settings.retry_schedule)
-        # Finished attempts wake the loop in groups: a quarter of the slots at a time.
+        # Finished attempts wake the loops in groups: a quarter of the slots at a time.
         self._wake_after = max(1, self.settings.max_in_flight // 4)
         self._record_timer: asyncio.TimerHandle | None = None
         self._due_checked = float("-inf")
@@ -72,6 +76,7 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._record_wake.set()
 
     # main loop ------------------------------------------------------------
     async def run(self) -> None:
@@ -84,49 +89,75 @@ class Dispatcher:
         if not self.store.db.is_sqlite:
             helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
         try:
-            await self._cycle_loop()
+            if self.store.db.is_sqlite:
+                await self._cycle_loop(self._wake, record=True, claim=True)
+            else:
+                await asyncio.gather(
+                    self._cycle_loop(self._record_wake, record=True, claim=False),
+                    self._cycle_loop(self._wake, record=False, claim=True),
+                )
         finally:
             await self._shutdown(helpers)
 
-    async def _cycle_loop(self) -> None:
-        """Record what finished and claim what is due, once per cycle (see ``_transact``).
+    async def _cycle_loop(self, wake: asyncio.Event, *, record: bool, claim: bool) -> None:
+        """Record what finished and/or claim what is due, one transaction per cycle.
 
-        A cycle starts as soon as the last one committed if anything finished or was
-        woken meanwhile, so under load each transaction carries every result and every
-        free slot that accumulated while the previous one ran (group commit), and when
-        quiet a single delivery is recorded at once.
+        A cycle starts as soon as the last one committed if enough finished or work was
+        committed meanwhile, so under load each transaction carries every result and
+        every free slot that accumulated while the previous one ran (group commit).
+
+        SQLite has one writer and an fsync per commit, so one loop does both in one
+        transaction. PostgreSQL runs transactions side by side: there one loop records
+        and another claims, and neither waits for the other's commit.
         """
         backoff = BACKOFF_START
         while not self._stop.is_set():
-            self._wake.clear()
-            if self._record_timer is not None:
-                self._record_timer.cancel()
-                self._record_timer = None
-            results, self._results = self._results, []
-            want = min(self.settings.max_in_flight - len(self._inflight), self.settings.claim_batch)
+            wake.clear()
+            results: list[Recorded] = []
+            if record:
+                if self._record_timer is not None:
+                    self._record_timer.cancel()
+                    self._record_timer = None
+                results, self._results = self._results, []
+            want = 0
+            if claim:
+                free = self.settings.max_in_flight - len(self._inflight)
+                want = max(0, min(free, self.settings.claim_batch))
             if not results and want <= 0:
-                # every slot is busy; finishing deliveries wake the loop
-                await self._sleep(self._wake, self.settings.poll_interval)
+                # nothing finished, or every slot is busy: deliveries wake the loop
+                await self._sleep(wake, self.settings.poll_interval)
                 continue
-            claimed, failure = await self._transact(results, max(want, 0), dict(self._per_url))
-            self._start(claimed)
-            if failure is not None:
-                # The database went away (restart, failover): keep going, back off.
+            try:
+                claimed = await asyncio.to_thread(
+                    self._exchange, results, want, dict(self._per_url)
+                )
+            except Exception as exc:
+                # The database went away (restart, failover): keep the results, back off.
+                # They wait in memory rather than being dropped, so an outage shorter
+                # than the lease causes no second delivery.
+                self._results = results + self._results
                 log.warning(
-                    "could not record results or claim (%s); retrying in %.1fs",
-                    _first_line(failure),
+                    "could not %s (%s); retrying in %.1fs",
+                    "record results and claim"
+                    if record and claim
+                    else ("record results" if record else "claim"),
+                    _first_line(exc),
                     backoff,
                 )
                 await self._sleep(self._stop, backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
+            self._start(claimed)
             free = self.settings.max_in_flight - len(self._inflight)
-            if free > 0 and len(claimed) == want:
+            if claim and free > 0 and len(claimed) == want:
                 continue  # a full batch and room for more: probably more due right now
-            if self._wake.is_set():
+            if wake.is_set():
                 continue  # deliveries finished, or work was committed, meanwhile
-            await self._sleep(self._wake, await self._wait_for(free, len(claimed)))
+            timeout = self.settings.poll_interval
+            if claim:
+                timeout = await self._wait_for(free, len(claimed))
+            await self._sleep(wake, timeout)
 
     @staticmethod
     async def _sleep(event: asyncio.Event, timeout: float) -> None:
@@ -137,37 +168,6 @@ class Dispatcher:
         for item in claimed:
             self._per_url[item.url] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
-
-    async def _transact(
-        self, results: list[Recorded], want: int, busy: dict[str, int]
-    ) -> tuple[list[Claimed], Exception | None]:
-        """Record ``results`` and lease up to ``want`` due rows; what was leased, and why not.
-
-        SQLite has one writer and an fsync per commit: both go in one transaction.
-        PostgreSQL runs transactions side by side, so there the two are separate ones at
-        the same time and a cycle lasts as long as the slower of them, not both.
-
-        Results that could not be written go back to wait in memory rather than being
-        dropped, so an outage shorter than the lease causes no second delivery.
-        """
-        if self.store.db.is_sqlite or not results or want <= 0:
-            jobs = [asyncio.to_thread(self._exchange, results, want, busy)]
-        else:
-            jobs = [
-                asyncio.to_thread(self._exchange, results, 0, {}),
-                asyncio.to_thread(self._exchange, [], want, busy),
-            ]
-        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        claimed = outcomes[-1] if isinstance(outcomes[-1], list) else []
-        if results and isinstance(outcomes[0], BaseException):
-            self._results = results + self._results
-        failures: list[Exception] = []
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                failures.append(outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome  # cancelled: not a database failure
-        return claimed, failures[0] if failures else None
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """One write transaction: record ``results``, then lease up to ``want`` due rows."""
@@ -242,10 +242,13 @@ class Dispatcher:
             self._per_url[item.url] -= 1
             if self._per_url[item.url] <= 0:
                 del self._per_url[item.url]
-            if len(self._results) >= self._wake_after or not self._inflight:
-                self._wake.set()
+            idle = not self._inflight
+            if len(self._results) >= self._wake_after or idle:
+                self._record_wake.set()
             elif self._results and self._record_timer is None and self._loop is not None:
-                self._record_timer = self._loop.call_later(RECORD_WITHIN, self._wake.set)
+                self._record_timer = self._loop.call_later(RECORD_WITHIN, self._record_wake.set)
+            if self.settings.max_in_flight - len(self._inflight) >= self._wake_after or idle:
+                self._wake.set()
 
     def _record(
         self,
