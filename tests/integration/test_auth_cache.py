@@ -97,3 +97,19 @@ def test_revocation_in_one_process_holds_in_another(
             assert other.get(path).status_code == 200
         users.revoke_api_key(store, _key_id(store, user_id))  # committed by this process
         assert other.get(path).status_code == 401
+
+
+def test_the_epoch_read_survives_its_connection_being_cut(api: Api, store: Store) -> None:
+    """The event loop reads the epoch on a connection of its own (``Database.read_value``);
+    on PostgreSQL a server that dropped it (a restart, an admin) costs no failed request."""
+    assert api.raw("GET", "/projects").status_code == 200
+    if not store.db.is_sqlite:
+        with store.db.write() as conn:
+            cut = conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE '%%auth_epoch%%'"
+            ).all()
+        assert cut, "the loop's epoch connection was found and cut"
+    for _ in range(3):
+        assert api.raw("GET", "/projects").status_code == 200

@@ -3,6 +3,7 @@ and none is acknowledged before it is committed."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,3 +101,54 @@ def test_concurrent_submits_with_failures_commit_every_success(api: Api, store: 
         ).scalar_one()
     assert at_complete == 24
     assert completed_events == 24  # one event per transition, committed with it
+
+
+def test_a_lone_request_that_fails_leaves_nothing(tmp_path: Path) -> None:
+    """A batch of one runs without a savepoint: its failure rolls the transaction back."""
+    db = Database(f"sqlite:///{tmp_path / 'lone.db'}")
+    migrate(db)
+    with pytest.raises(ValueError, match="request 3"):
+        db.write_grouped(lambda c: _template(c, 3))
+    assert db.write_grouped(lambda c: _template(c, 4)) == 4
+    assert _titles(db) == {"t4"}
+    db.dispose()
+
+
+def test_async_requests_share_a_transaction_and_fail_alone(tmp_path: Path) -> None:
+    """The event loop's path (``write_grouped_async``): no thread per request, same rules."""
+    db = Database(f"sqlite:///{tmp_path / 'async.db'}")
+    migrate(db)
+    commits = [0]
+    event.listen(db.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
+    release = threading.Event()
+
+    def first(conn: Connection) -> int:
+        release.wait(timeout=30)
+        return _template(conn, 0)
+
+    async def scenario() -> list[object]:
+        lead = asyncio.ensure_future(db.write_grouped_async(first))
+        await asyncio.sleep(0)  # the request is queued
+        for _ in range(3000):  # bounded: 30 s until the writer has taken it
+            if db._group.waiting == 0:
+                break
+            await asyncio.sleep(0.01)
+        rest = [
+            asyncio.ensure_future(db.write_grouped_async(lambda c, i=i: _template(c, i)))
+            for i in range(1, 7)
+        ]
+        for _ in range(3000):  # bounded: 30 s
+            if db._group.waiting == 6:
+                break
+            await asyncio.sleep(0.01)
+        release.set()
+        return await asyncio.gather(lead, *rest, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert results[:3] == [0, 1, 2] and results[4:] == [4, 5, 6]
+    assert isinstance(results[3], ValueError)
+    assert commits[0] == 2
+    db.dispose()
+    reopened = Database(f"sqlite:///{tmp_path / 'async.db'}")
+    assert _titles(reopened) == {f"t{i}" for i in (0, 1, 2, 4, 5, 6)}
+    reopened.dispose()

@@ -9,6 +9,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from stagehook.errors import Forbidden, Unauthorized
 from stagehook.store import sessions
@@ -20,7 +21,7 @@ from stagehook.store.access import (
     require_project_admin,
     require_project_role,
 )
-from stagehook.store.auth_cache import read_epoch
+from stagehook.store.auth_cache import current_epoch, read_epoch
 from stagehook.store.context import Store
 from stagehook.store.credentials import hash_key
 from stagehook.store.users import key_owner
@@ -28,7 +29,13 @@ from stagehook.store.users import key_owner
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_store(request: Request) -> Store:
+# The dependencies every request runs are ``async``: FastAPI runs a plain ``def`` dependency
+# on a worker thread, and the hop there and back cost a submit as much as its SQL. Where a
+# dependency must read the database it does so from the loop (``Database.read_value``) or
+# in one hop.
+
+
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
@@ -43,7 +50,7 @@ def carries_session_csrf(request: Request, sent: str | None) -> bool:
     return isinstance(expected, str) and bool(sent) and hmac.compare_digest(expected, sent or "")
 
 
-def _session_principal(request: Request, store: Store) -> Principal | None:
+async def _session_principal(request: Request, store: Store) -> Principal | None:
     """The signed-in browser's user, so the UI's scripts call the same API as everyone.
 
     Only when the web UI's session middleware runs and no ``Authorization`` header is
@@ -59,28 +66,37 @@ def _session_principal(request: Request, store: Store) -> Principal | None:
         request, request.headers.get("x-csrf-token")
     ):
         raise Forbidden("send the page's CSRF token as 'X-CSRF-Token' with a session")
-    resolved = sessions.resolve_session(store, token)
+    resolved = await run_in_threadpool(sessions.resolve_session, store, token)
     if resolved is None:
         raise Unauthorized("this session has ended; sign in again")
     return resolved.principal
 
 
-def current_principal(request: Request, store: StoreDep) -> Principal:
+async def current_principal(request: Request, store: StoreDep) -> Principal:
     """The session's or the key's user; a key's owner comes from the auth cache unless
     access changed since it was cached (store/auth_cache.py)."""
-    principal = _session_principal(request, store)
-    if principal is not None:
-        return principal
+    signed_in = await _session_principal(request, store)
+    if signed_in is not None:
+        return signed_in
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
     key_hash = hash_key(key.strip())
+    epoch = await current_epoch(store.db)
+    cached: Principal | None = store.auth.peek(epoch, ("key", key_hash))
+    if cached is not None:
+        request.state.auth_epoch = epoch
+        return cached
+    request.state.auth_epoch, owner = await run_in_threadpool(_key_owner, store, key_hash)
+    return owner
+
+
+def _key_owner(store: Store, key_hash: str) -> tuple[int, Principal]:
     with store.db.read() as conn:
         epoch = read_epoch(conn)
         principal = store.auth.get(epoch, ("key", key_hash), lambda: key_owner(conn, key_hash)[0])
-    request.state.auth_epoch = epoch
-    return principal
+    return epoch, principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
@@ -91,36 +107,41 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 KeyOrSession = CurrentUser
 
 
-def admin_user(principal: CurrentUser) -> Principal:
+async def admin_user(principal: CurrentUser) -> Principal:
     return require_admin(principal)
 
 
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
-def project_role(
+async def project_role(
     request: Request, project_hash: str, principal: CurrentUser, store: StoreDep
 ) -> Role:
     """Cached under the epoch a key's request authenticated with (store/auth_cache.py);
     a browser session's request reads it afresh."""
     epoch: int | None = getattr(request.state, "auth_epoch", None)
     if epoch is None:
-        return require_project_role(store, principal, project_hash)
+        return await run_in_threadpool(require_project_role, store, principal, project_hash)
     key = ("role", principal.user_id, principal.is_admin, project_hash)
-    return store.auth.get(epoch, key, lambda: require_project_role(store, principal, project_hash))
+    role: Role | None = store.auth.peek(epoch, key)
+    if role is None:
+        role = await run_in_threadpool(
+            store.auth.get, epoch, key, lambda: require_project_role(store, principal, project_hash)
+        )
+    return role
 
 
 ProjectRole = Annotated[Role, Depends(project_role)]
 
 
-def manager_role(role: ProjectRole) -> Role:
+async def manager_role(role: ProjectRole) -> Role:
     return require_manager(role)
 
 
 ManagerRole = Annotated[Role, Depends(manager_role)]
 
 
-def project_admin_role(role: ProjectRole) -> Role:
+async def project_admin_role(role: ProjectRole) -> Role:
     return require_project_admin(role)
 
 

@@ -166,10 +166,14 @@ class Index:
         for obj in structure.objects:
             self._add(Node("object", obj.featureNodeHash or "", obj.name, "", obj))
             self._attributes(obj.attributes, obj.featureNodeHash or "")
+        #: Root attributes of the classifications a submit must answer (live ones only).
+        self.required: list[Attribute] = []
         for cls in structure.classifications:
             root = cls.attributes[0]
             self._add(Node("classification", cls.featureNodeHash or "", root.name, "", cls))
             self._attributes(cls.attributes, cls.featureNodeHash or "")
+            if root.required and not root.archived:
+                self.required.append(root)
 
     def _add(self, node: Node) -> None:
         # A duplicate hash keeps its first node; ``complete`` refuses duplicates anyway.

@@ -159,12 +159,7 @@ def features_used(labels: Json) -> Counter[str]:
 def missing_required(index: Index, labels: Json) -> list[str]:
     """Names of required classifications (root attribute ``required``) left unanswered."""
     answered = set(_answered(iter(labels.get("classification_answers", {}).values())))
-    missing = []
-    for cls in index.structure.classifications:
-        root = cls.attributes[0]
-        if root.required and not root.archived and root.featureNodeHash not in answered:
-            missing.append(root.name)
-    return missing
+    return [root.name for root in index.required if root.featureNodeHash not in answered]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 
+from stagehook.store.db import Database
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import auth_epoch
 
 T = TypeVar("T")
@@ -29,12 +31,23 @@ T = TypeVar("T")
 #: Entries kept at most; past that the cache starts over (a burst of distinct keys).
 MAX_ENTRIES = 10_000
 
-_READ_EPOCH = select(auth_epoch.c.value).where(auth_epoch.c.id == 1)
+_READ_EPOCH = Prepared(select(auth_epoch.c.value).where(auth_epoch.c.id == 1))
 _BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
 
 
+#: The same read as plain SQL, for ``Database.read_value`` (no worker thread).
+EPOCH_SQL = "SELECT value FROM auth_epoch WHERE id = 1"
+
+
 def read_epoch(conn: Connection) -> int:
-    return int(conn.execute(_READ_EPOCH).scalar_one())
+    row = _READ_EPOCH.first(conn, {})
+    assert row is not None, "migration 0005 inserts the one auth_epoch row"
+    return int(row[0])
+
+
+async def current_epoch(db: Database) -> int:
+    """The epoch now, read from the event loop itself (see ``Database.read_value``)."""
+    return int(await db.read_value(EPOCH_SQL))
 
 
 def bump(conn: Connection) -> None:
@@ -48,6 +61,11 @@ class AuthCache:
     def __init__(self) -> None:
         self._entries: dict[Hashable, tuple[int, Any]] = {}
         self._lock = threading.Lock()
+
+    def peek(self, epoch: int, key: Hashable) -> Any:
+        """The answer cached for ``key`` under ``epoch``, or None."""
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] == epoch else None
 
     def get(self, epoch: int, key: Hashable, load: Callable[[], T]) -> T:
         """The answer for ``key`` under ``epoch``, from ``load()`` when not cached.

@@ -10,21 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
+from stagehook.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
 WAKE_CHANNEL = "stagehook_wake"
+#: A pooled PostgreSQL connection idle this long (seconds) is pinged before use.
+PING_AFTER_IDLE = 1.0
+_NOTIFY = Prepared(text(f"NOTIFY {WAKE_CHANNEL}"))
 T = TypeVar("T")
 
 
@@ -72,6 +79,14 @@ class Database:
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
         self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
+        file = self.engine.url.database if self.is_sqlite else None
+        in_place = bool(file) and file != ":memory:" and not str(file).startswith("file:")
+        self._in_place_uri = f"file:{quote(str(file))}?mode=ro" if in_place else None
+        self._in_place = threading.local()
+        self._in_place_opened: list[sqlite3.Connection] = []
+        self._loop_conn: tuple[asyncio.AbstractEventLoop, psycopg.AsyncConnection[Any]] | None
+        self._loop_conn = None
+        self._loop_lock: asyncio.Lock | None = None
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -99,14 +114,36 @@ class Database:
                 conn.exec_driver_sql(f"BEGIN {mode}")
 
             return engine
-        return create_engine(
+        engine = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=0,
             pool_timeout=10,
-            pool_pre_ping=True,
             connect_args={"connect_timeout": 5},
         )
+
+        # Pessimistic disconnect handling, but only for a connection that sat idle: a
+        # ping on every checkout was a round trip per request (0.16 ms of CPU and 0.3 ms
+        # of a submit's 2.4). A server that went away while the pool was busy is caught
+        # by the API's epoch read (``read_value``), which renews the pool, or else by the
+        # failing statement: SQLAlchemy then retires the pool, that request answers 503
+        # (nothing of it stored) and the next ones get fresh connections.
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            idle_since = record.info.get("idle_since")
+            if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+                return
+            try:
+                dbapi_conn.execute("SELECT 1")
+                dbapi_conn.rollback()
+            except psycopg.Error as exc:
+                raise DisconnectionError(str(exc)) from exc  # the pool connects anew
+
+        return engine
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[Connection]:
@@ -151,6 +188,65 @@ class Database:
             for listener in list(self._wake_listeners):
                 listener()
 
+    async def read_value(self, sql: str) -> Any:
+        """The first column of the first row of ``sql``, without a worker thread.
+
+        For point reads every request makes (the auth epoch): handing a request to a
+        worker thread and back costs hundreds of microseconds, the read itself a few.
+        On SQLite the event loop reads in place: a WAL read never waits for the writer
+        (one read-only connection per thread, each statement one consistent snapshot).
+        On PostgreSQL it awaits one autocommit connection of the loop's own (psycopg's
+        async API, 50 µs of CPU here against 330 µs for the thread hop and a pooled read).
+        """
+        if self._in_place_uri is not None:
+            conn: sqlite3.Connection | None = getattr(self._in_place, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self._in_place_uri, uri=True, check_same_thread=False)
+                self._in_place.conn = conn
+                self._in_place_opened.append(conn)  # closed by dispose()
+            row = conn.execute(sql).fetchone()
+        elif self.is_sqlite:  # an in-memory database: only the engine's connections see it
+            row = await asyncio.to_thread(self._read_row, sql)
+        else:
+            row = await self._read_on_loop(sql)
+        return None if row is None else row[0]
+
+    def _read_row(self, sql: str) -> Any:
+        with self.read() as conn:
+            return conn.exec_driver_sql(sql).first()
+
+    async def _read_on_loop(self, sql: str) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop_lock is None or self._loop_conn is None or self._loop_conn[0] is not loop:
+            self._drop_loop_conn()
+            self._loop_lock = asyncio.Lock()
+        async with self._loop_lock:
+            for attempt in (1, 2):  # a connection the server dropped is replaced once
+                try:
+                    if self._loop_conn is None:
+                        url = self.engine.url.set(drivername="postgresql")
+                        conn = await psycopg.AsyncConnection.connect(
+                            url.render_as_string(hide_password=False),
+                            autocommit=True,
+                            connect_timeout=5,
+                        )
+                        self._loop_conn = (loop, conn)
+                    cursor = await self._loop_conn[1].execute(sql)
+                    return await cursor.fetchone()
+                except psycopg.OperationalError as exc:
+                    self._drop_loop_conn()
+                    # The server dropped us: the pool's idle connections are as dead, and
+                    # the request this read belongs to must not be the one to find out.
+                    self.engine.dispose(close=False)
+                    if attempt == 2:
+                        raise Unavailable(f"the database is unreachable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _drop_loop_conn(self) -> None:
+        if self._loop_conn is not None:
+            self._loop_conn[1].pgconn.finish()  # closes the socket; no loop needed
+            self._loop_conn = None
+
     def write_grouped(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a write transaction it may share with concurrent requests.
 
@@ -159,10 +255,14 @@ class Database:
         """
         return self._group.run(work)
 
+    async def write_grouped_async(self, work: Callable[[Connection], T]) -> T:
+        """``write_grouped`` for a coroutine: awaits the commit without a thread of its own."""
+        return await self._group.run_async(work)
+
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""
         if not self.is_sqlite and not conn.info.get("wake"):
-            conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+            _NOTIFY.run(conn, {})  # queued with the writes inside a pipeline
         conn.info["wake"] = True
 
     def add_wake_listener(self, listener: Callable[[], None]) -> None:
@@ -196,6 +296,12 @@ class Database:
                 backoff = min(backoff * 2, 30.0)
 
     def dispose(self) -> None:
+        self._group.close()
+        self._drop_loop_conn()
+        for conn in self._in_place_opened:
+            conn.close()
+        self._in_place_opened.clear()
+        self._in_place = threading.local()
         self.engine.dispose()
 
 

@@ -3,29 +3,36 @@
 SQLite has one writer and, with ``synchronous=FULL``, every COMMIT waits for an fsync of
 the WAL (the largest single item in a profile of submits under load). One transaction
 per request caps submits at one per COMMIT however many clients wait. Databases and logs
-solve this the same way: the first waiting writer becomes the **leader**, takes every
-request queued behind it, runs each in its own SAVEPOINT inside one ``BEGIN IMMEDIATE``
-transaction and commits once; then it hands leadership to the next waiting request.
+solve this the same way, and so does this module: requests queue for **one writer
+thread**, which takes every request queued *now*, runs each in its own SAVEPOINT inside
+one ``BEGIN IMMEDIATE`` transaction and commits once.
 
-- A request that raises is rolled back to its savepoint alone; the others commit.
+- A request that raises is rolled back to its savepoint alone; the others commit. (A
+  batch of one needs no savepoint: its transaction is rolled back instead.)
 - A request's caller hears back only after the COMMIT: nothing is acknowledged before
   it is durable, and every event still commits with its transition (same savepoint).
 - If the COMMIT itself fails, every request of the batch gets that error: none of it
   was stored.
-- No waiting for company: a leader takes what is queued *now*; under light load a batch
-  is one request and costs what a plain transaction did.
+- No waiting for company: under light load a batch is one request and costs what a
+  plain transaction did.
+- An ``async`` caller (the API's submit) awaits its request without a worker thread of
+  its own: the event loop hands the work to the writer and is called back once per
+  batch. A thread per waiting request, and waking each of them, cost a submit as much
+  as its SQL did.
 
 PostgreSQL runs concurrent transactions and shares WAL flushes between them itself, so
-there ``run`` is a plain write transaction.
+there a request is a plain write transaction (on a worker thread, for ``run_async``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Connection
 
 T = TypeVar("T")
@@ -37,12 +44,11 @@ MAX_BATCH = 64
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "lead", "value", "work")
+    __slots__ = ("done", "error", "value", "work")
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    def __init__(self, work: Callable[[Connection], T], done: Callable[[], None]) -> None:
         self.work = work
-        self.done = threading.Event()
-        self.lead = False
+        self.done = done  # called on the writer thread once the batch is settled
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -56,14 +62,15 @@ class GroupCommit:
     def __init__(self, write: WriteTransaction, *, is_sqlite: bool) -> None:
         self._write = write
         self._is_sqlite = is_sqlite
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._queue: list[_Job[Any]] = []
-        self._leading = False
+        self._writer: threading.Thread | None = None
+        self._closed = False
 
     @property
     def waiting(self) -> int:
         """Requests queued behind the running transaction."""
-        with self._lock:
+        with self._cond:
             return len(self._queue)
 
     def run(self, work: Callable[[Connection], T]) -> T:
@@ -71,45 +78,87 @@ class GroupCommit:
         if not self._is_sqlite:
             with self._write() as conn:
                 return work(conn)
-        job = _Job(work)
-        with self._lock:
-            self._queue.append(job)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            job.done.wait()
-            if not job.lead:
-                return job.result()
-        self._lead()
+        settled = threading.Event()
+        job = _Job(work, settled.set)
+        self._enqueue(job)
+        settled.wait()
         return job.result()
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-        try:
-            self._commit(batch)
-        finally:
-            for job in batch:
-                job.done.set()
-            with self._lock:
-                if self._queue:  # the next in line leads; we go back to our caller
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.done.set()
-                else:
-                    self._leading = False
+    async def run_async(self, work: Callable[[Connection], T]) -> T:
+        """``run`` for a coroutine: awaits the commit instead of holding a thread."""
+        if not self._is_sqlite:
+            return await anyio.to_thread.run_sync(self.run, work)
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[None] = loop.create_future()
+
+        def done() -> None:
+            loop.call_soon_threadsafe(_settle, settled)
+
+        job = _Job(work, done)
+        self._enqueue(job)
+        # The request is committed or not whatever happens to its caller meanwhile.
+        await asyncio.shield(settled)
+        return job.result()
+
+    def close(self) -> None:
+        """Let the writer finish what is queued, then stop it."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=30)
+
+    def _enqueue(self, job: _Job[Any]) -> None:
+        with self._cond:
+            if self._writer is None or not self._writer.is_alive():
+                self._closed = False
+                self._writer = threading.Thread(
+                    target=self._write_batches, name="stagehook-group-commit", daemon=True
+                )
+                self._writer.start()
+            self._queue.append(job)
+            self._cond.notify()
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                self._commit(batch)
+            finally:
+                for job in batch:
+                    job.done()
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         try:
             with self._write() as conn:
+                if len(batch) == 1:  # alone: its failure may roll back the transaction
+                    batch[0].value = batch[0].work(conn)
+                    return
+                # Savepoints straight on the driver: SQLAlchemy's nested transactions
+                # cost more than the statements (SQLite only: PostgreSQL never batches).
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 for job in batch:
+                    cursor.execute("SAVEPOINT job")
                     try:
-                        with conn.begin_nested():
-                            job.value = job.work(conn)
+                        job.value = job.work(conn)
                     except Exception as exc:
                         job.error = exc
-        except BaseException as exc:  # the COMMIT (or BEGIN) failed: nothing was stored
+                        cursor.execute("ROLLBACK TO SAVEPOINT job")
+                    cursor.execute("RELEASE SAVEPOINT job")
+                cursor.close()
+        except BaseException as exc:  # a lone job, the BEGIN or the COMMIT failed: nothing stored
             for job in batch:
                 if job.error is None:
                     job.error = exc
                     job.value = None
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

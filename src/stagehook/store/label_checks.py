@@ -7,18 +7,20 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, select
 
 from stagehook.errors import IncompleteLabels
+from stagehook.labeling.ontology import Index
 from stagehook.labeling.rows import missing_required
-from stagehook.store.ontologies import project_index
 from stagehook.store.tables import label_rows, tasks
 
 
-def require_complete(conn: Connection, project_hash: str, label_hashes: Sequence[str]) -> None:
-    """Refuse (422 ``labels_incomplete``) the first submitted row missing a required answer."""
+def require_complete(conn: Connection, index: Index | None, label_hashes: Sequence[str]) -> None:
+    """Refuse (422 ``labels_incomplete``) the first submitted row missing a required answer.
+
+    ``index``: the project's ontology (``ontologies.project_index``), None without one.
+    """
     if not label_hashes:
         return
-    index = project_index(conn, project_hash)
-    if index is None:
-        return
+    if index is None or not index.required:
+        return  # nothing to check: the rows are not read
     rows = conn.execute(
         select(label_rows.c.label_hash, label_rows.c.labels, tasks.c.task_uuid)
         .join(tasks, tasks.c.label_hash == label_rows.c.label_hash)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 
 from stagehook.errors import Conflict, InvalidInput, NotFound
 from stagehook.labeling.ontology import Index, Structure, changed_kinds, complete, removed, to_json
+from stagehook.store import parsed
 from stagehook.store.access import Principal, require_ontology_editor
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import label_features, ontologies, projects
 
 
@@ -147,13 +150,25 @@ def update_ontology(
         return _public(_row(conn, ontology_hash), _projects_using(conn, ontology_hash))
 
 
+#: A project's ontology as stored, unparsed: ``parsed`` caches its index by this text.
+_PROJECT_STRUCTURE = Prepared(
+    select(cast(ontologies.c.structure, Text))
+    .select_from(projects.join(ontologies, projects.c.ontology_hash == ontologies.c.ontology_hash))
+    .where(projects.c.project_hash == bindparam("project_hash"))
+)
+
+
 def project_index(conn: Connection, project_hash: str) -> Index | None:
     """The ontology a project labels with, or None for a project without one."""
-    row = conn.execute(
-        select(ontologies.c.structure)
-        .select_from(
-            projects.join(ontologies, projects.c.ontology_hash == ontologies.c.ontology_hash)
-        )
-        .where(projects.c.project_hash == project_hash)
-    ).first()
-    return None if row is None else Index(Structure.model_validate(row.structure))
+    return index_later(conn, project_hash)()
+
+
+def index_later(conn: Connection, project_hash: str) -> Callable[[], Index | None]:
+    """``project_index``, its read sent now (one flight with others in a pipeline)."""
+    sent = _PROJECT_STRUCTURE.send(conn, {"project_hash": project_hash})
+
+    def read() -> Index | None:
+        row = sent.first()
+        return None if row is None else parsed.index(row[0])
+
+    return read

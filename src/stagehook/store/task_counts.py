@@ -19,17 +19,20 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import task_counts
 
 SHARDS = 8
 #: (stage_uuid, status) -> tasks added (negative: removed)
 Key = tuple[str, str]
 
-_UPSERT = text(
-    "INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
-    "VALUES (:project_hash, :stage_uuid, :status, :shard, :n) "
-    "ON CONFLICT (project_hash, stage_uuid, status, shard) "
-    "DO UPDATE SET n = task_counts.n + excluded.n"
+_UPSERT = Prepared(
+    text(
+        "INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
+        "VALUES (:project_hash, :stage_uuid, :status, :shard, :n) "
+        "ON CONFLICT (project_hash, stage_uuid, status, shard) "
+        "DO UPDATE SET n = task_counts.n + excluded.n"
+    )
 )
 _READ = (
     select(task_counts.c.stage_uuid, task_counts.c.status, func.sum(task_counts.c.n))
@@ -50,7 +53,7 @@ def add(conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]) 
         if n
     ]
     if rows:
-        conn.execute(_UPSERT, rows)
+        _UPSERT.run_many(conn, rows)
 
 
 def moved(before: Key, after: Key) -> list[tuple[Key, int]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, select, update
@@ -18,15 +19,17 @@ from stagehook.store.access import (
 )
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.label_checks import require_complete
-from stagehook.store.outbox.write import write_events
-from stagehook.store.projects_read import load_workflow
+from stagehook.store.ontologies import index_later
+from stagehook.store.outbox.write import Hook, write_events
+from stagehook.store.prepared import Prepared, pipeline
+from stagehook.store.projects_read import load_workflow, workflow_later
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
 from stagehook.workflow.graph import initial_stage
 from stagehook.workflow.stages import Action, TaskStatus
 
-# Statements of the submit path, built once (see projects_read.py).
-_MOVE = (
+# Statements of the submit path, compiled once and run by the driver (store/prepared.py).
+_MOVE = Prepared(
     update(tasks)
     .where(tasks.c.task_uuid == bindparam("b_task"))
     .values(
@@ -36,21 +39,39 @@ _MOVE = (
         updated_at=bindparam("b_now"),
     )
 )
-_STATES = select(tasks).where(
+_HISTORY_COLUMNS = (
+    "task_uuid",
+    "project_hash",
+    "at",
+    "actor",
+    "action",
+    "from_stage",
+    "to_stage",
+    "from_status",
+    "to_status",
+    "comment",
+)
+_HISTORY = Prepared(insert(task_history).values({c: bindparam(c) for c in _HISTORY_COLUMNS}))
+_STATE_COLUMNS = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
+_STATES = select(*(tasks.c[c] for c in _STATE_COLUMNS)).where(
     tasks.c.project_hash == bindparam("project_hash"),
     tasks.c.task_uuid.in_(bindparam("task_uuids", expanding=True)),
 )
 _STATES_LOCKED = _STATES.with_for_update()
+#: The one-task case (every single submit), prepared: an IN list cannot be.
+_STATE = select(*(tasks.c[c] for c in _STATE_COLUMNS)).where(
+    tasks.c.project_hash == bindparam("project_hash"),
+    tasks.c.task_uuid == bindparam("task_uuid"),
+)
+_STATE_ONE = Prepared(_STATE)
+_STATE_ONE_LOCKED = Prepared(_STATE.with_for_update())
 
 
-def _state(row: Any) -> task_machine.TaskState:
+def _state(row: Sequence[Any]) -> task_machine.TaskState:
+    """A row of ``_STATE_COLUMNS``."""
+    task_uuid, data_hash, label_hash, stage_uuid, status, assignee = row
     return task_machine.TaskState(
-        row.task_uuid,
-        row.data_hash,
-        row.label_hash,
-        row.stage_uuid,
-        TaskStatus(row.status),
-        row.assignee,
+        task_uuid, data_hash, label_hash, stage_uuid, TaskStatus(status), assignee
     )
 
 
@@ -71,11 +92,12 @@ def _apply(
     project_hash: str,
     outcome: task_machine.Outcome,
     actor: str,
+    hooks: Sequence[Hook] | None = None,
 ) -> list[str]:
     now = store.clock.now()
     if outcome.transitions:
-        conn.execute(
-            _MOVE,
+        _MOVE.run_many(
+            conn,
             [
                 {
                     "b_now": now,
@@ -87,8 +109,8 @@ def _apply(
                 for t in outcome.transitions
             ],
         )
-        conn.execute(
-            insert(task_history),
+        _HISTORY.run_many(
+            conn,
             [
                 {
                     "task_uuid": t.after.task_uuid,
@@ -117,7 +139,7 @@ def _apply(
                 )
             ),
         )
-    return write_events(conn, store, project_hash, outcome.events)
+    return write_events(conn, store, project_hash, outcome.events, hooks)
 
 
 def create_tasks(
@@ -224,9 +246,33 @@ def _load_states(
     conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
 ) -> dict[str, task_machine.TaskState]:
     """Load tasks; on PostgreSQL lock them so concurrent batches serialise per task."""
-    query = _STATES_LOCKED if lock and conn.engine.dialect.name != "sqlite" else _STATES
-    params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
-    return {r.task_uuid: _state(r) for r in conn.execute(query, params)}
+    return _states_later(conn, project_hash, task_uuids, lock=lock)()
+
+
+def _states_later(
+    conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool = True
+) -> Callable[[], dict[str, task_machine.TaskState]]:
+    """``_load_states`` with its read sent now (one flight with others in a pipeline);
+    several tasks are read when called (SQLAlchemy cannot run inside a pipeline)."""
+    locked = lock and conn.dialect.name != "sqlite"
+    if len(task_uuids) != 1:  # an IN list: read through SQLAlchemy, when called
+        query = _STATES_LOCKED if locked else _STATES
+        params = {"project_hash": project_hash, "task_uuids": list(task_uuids)}
+        return lambda: {row[0]: _state(row) for row in conn.execute(query, params)}
+    one = _STATE_ONE_LOCKED if locked else _STATE_ONE
+    sent = one.send(conn, {"project_hash": project_hash, "task_uuid": task_uuids[0]})
+    return lambda: {row[0]: _state(row) for row in sent.all()}
+
+
+@dataclass(frozen=True)
+class StageBatch:
+    """Actions at one stage by one caller, applied all or nothing."""
+
+    project_hash: str
+    stage_uuid: str
+    requests: Sequence[task_machine.ActionRequest]
+    principal: Principal
+    role: Role
 
 
 def apply_stage_actions(
@@ -238,9 +284,37 @@ def apply_stage_actions(
     role: Role,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Apply a batch at one stage, all or nothing; returns new task states and event uids."""
+    batch = StageBatch(project_hash, stage_uuid, requests, principal, role)
+    return _applied(*store.db.write_grouped(_stage_actions(store, batch)))
+
+
+async def apply_stage_batch(
+    store: Store, batch: StageBatch
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``apply_stage_actions`` for the event loop: no worker thread waits for the commit
+    (``Database.write_grouped_async``)."""
+    return _applied(*await store.db.write_grouped_async(_stage_actions(store, batch)))
+
+
+def _applied(
+    outcome: task_machine.Outcome, uids: list[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    return [task_dict(t.after) for t in outcome.transitions], uids
+
+
+def _stage_actions(
+    store: Store, batch: StageBatch
+) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
+    project_hash, stage_uuid, requests = batch.project_hash, batch.stage_uuid, batch.requests
+    principal, role = batch.principal, batch.role
 
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
-        workflow = load_workflow(conn, project_hash)
+        # Every read up front, in one flight on PostgreSQL (prepared.pipeline)
+        with pipeline(conn):
+            read_workflow = workflow_later(conn, project_hash)
+            read_states = _states_later(conn, project_hash, [r.task_uuid for r in requests])
+            read_index = index_later(conn, project_hash)
+        workflow, hooks = read_workflow()
         stage = workflow.stage(stage_uuid)
         if stage is None:
             raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
@@ -249,19 +323,19 @@ def apply_stage_actions(
             if request.action == Action.ASSIGN:
                 require_assignee(conn, principal, role, project_hash, stage, request.assignee)
         actor = task_machine.Actor(principal.username, may_override=may_override(role))
-        states = _load_states(conn, project_hash, [r.task_uuid for r in requests])
         outcome = task_machine.apply_actions(
-            workflow, project_hash, stage_uuid, states, requests, actor
+            workflow, project_hash, stage_uuid, read_states(), requests, actor
         )
         require_complete(
             conn,
-            project_hash,
+            read_index(),
             [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
         )
-        return outcome, _apply(conn, store, project_hash, outcome, principal.username)
+        # ... and every write in another
+        with pipeline(conn):
+            return outcome, _apply(conn, store, project_hash, outcome, principal.username, hooks)
 
-    outcome, uids = store.db.write_grouped(work)
-    return [task_dict(t.after) for t in outcome.transitions], uids
+    return work
 
 
 def move_task(

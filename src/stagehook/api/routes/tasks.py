@@ -73,7 +73,7 @@ def move_task(
     # 403: an annotator acts at Annotate stages only, a reviewer at Review stages
     responses=error_responses(403, 409),
 )
-def stage_actions(
+async def stage_actions(
     project_hash: str,
     stage_uuid: str,
     body: ActionsIn,
@@ -81,8 +81,10 @@ def stage_actions(
     user: CurrentUser,
     role: ProjectRole,
 ) -> dict[str, Any]:
+    # async: the request waits for its (group) commit without a worker thread of its own
     requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
-    changed, uids = tasks.apply_stage_actions(store, project_hash, stage_uuid, requests, user, role)
+    batch = tasks.StageBatch(project_hash, stage_uuid, requests, user, role)
+    changed, uids = await tasks.apply_stage_batch(store, batch)
     return {"tasks": changed, "event_uids": uids}
 
 

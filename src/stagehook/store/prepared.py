@@ -1,0 +1,190 @@
+"""The hot path's statements, compiled once per dialect and run on the driver's cursor.
+
+A cached Core statement still costs SQLAlchemy about 30 µs per execute on this machine
+(cache key, execution context, result metadata) on top of SQLite's 3 µs for a primary-key
+read; a submit runs a dozen of them, so SQLAlchemy was a quarter of a submit's CPU. A
+``Prepared`` keeps the Core statement as the one definition (tables, columns, dialects
+all come from SQLAlchemy), compiles it once per dialect, and then hands the SQL string
+and parameters straight to the DBAPI cursor of the caller's connection, **inside the
+caller's transaction**. psycopg prepares a statement on the server after a few runs of
+the same SQL, so on PostgreSQL these are server-side prepared statements too.
+
+What SQLAlchemy would do per execute is done here too: the compiled statement's bind
+and result processors run (none of the hot statements needs one today, but a column
+type that does is handled, not silently skipped), and driver errors come out as
+SQLAlchemy's exception classes, so callers catch the same errors either way. Column
+defaults are *not* applied: a prepared INSERT names every value it writes.
+
+Only for statements on the request path whose cost matters; everything else uses
+``conn.execute``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    #: qmark (SQLite): parameter names in order; pyformat (psycopg): None, a dict is passed
+    order: tuple[str, ...] | None
+    binds: dict[str, Processor]
+    #: values the statement carries itself (``column == 1`` compiles to a parameter)
+    fixed: dict[str, Any]
+    results: tuple[Processor | None, ...] | None
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        if self.fixed:
+            values = {**self.fixed, **values}
+        if self.binds:
+            values = {k: (self.binds[k](v) if k in self.binds else v) for k, v in values.items()}
+        if self.order is None:
+            return values
+        return tuple(values[name] for name in self.order)
+
+    def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        if self.results is None:
+            return tuple(row)
+        return tuple(p(v) if p else v for p, v in zip(self.results, row, strict=True))
+
+
+def _plan_for(statement: ClauseElement, dialect: Dialect) -> _Plan:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if any(b.expanding for b in compiled.binds.values()):
+        raise TypeError("a prepared statement takes no expanding IN parameter")
+    binds: dict[str, Processor] = {}
+    for name, proc in compiled._bind_processors.items():
+        if not isinstance(name, str) or not callable(proc):
+            raise TypeError(f"parameter {name!r} needs a processor a prepared statement lacks")
+        binds[name] = proc
+    results: tuple[Processor | None, ...] | None = None
+    columns = compiled._result_columns
+    if columns:
+        procs = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+        results = procs if any(procs) else None
+    order = tuple(compiled.positiontup or ()) if dialect.positional else None
+    fixed = {
+        name: bind.value
+        for name, bind in compiled.binds.items()
+        if not bind.required and bind.callable is None
+    }
+    return _Plan(compiled.string, order, binds, fixed, results)
+
+
+class Prepared:
+    """One Core statement (named bind parameters only) as the driver runs it."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._plans: dict[str, _Plan] = {}
+        self._lock = threading.Lock()
+
+    def _plan(self, conn: Connection) -> _Plan:
+        dialect = conn.dialect
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            with self._lock:
+                plan = self._plans.setdefault(dialect.name, _plan_for(self.statement, dialect))
+        return plan
+
+    def send(self, conn: Connection, values: Mapping[str, Any]) -> Rows:
+        """Run the statement; its rows are read when asked for (``Rows``). Inside
+        ``pipeline`` on PostgreSQL the statement is only queued until then."""
+        plan = self._plan(conn)
+        cursor = _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values)))
+        return Rows(plan, cursor, conn.dialect)
+
+    def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row the statement returns, as tuples in its column order."""
+        return self.send(conn, values).all()
+
+    def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        return self.send(conn, values).first()
+
+    def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
+        """A write (its outcome is not waited for inside ``pipeline``)."""
+        plan = self._plan(conn)
+        _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values))).close()
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The same write once per row, in one driver call."""
+        if len(rows) == 1:  # psycopg runs executemany as a pipeline: dearer for one row
+            self.run(conn, rows[0])
+            return
+        if not rows:
+            return
+        plan = self._plan(conn)
+        params = [plan.params(r) for r in rows]
+        _run(conn, plan, lambda c: c.executemany(plan.sql, params)).close()
+
+
+class Rows:
+    """A sent statement's rows, read once."""
+
+    def __init__(self, plan: _Plan, cursor: Any, dialect: Dialect) -> None:
+        self._plan = plan
+        self._cursor = cursor
+        self._dialect = dialect
+
+    def all(self) -> list[tuple[Any, ...]]:
+        error = self._dialect.loaded_dbapi.Error
+        try:
+            return [self._plan.row(r) for r in self._cursor.fetchall()]
+        except error as exc:  # inside a pipeline, a statement's error arrives here
+            raise DBAPIError.instance(
+                self._plan.sql, None, exc, error, dialect=self._dialect
+            ) from exc
+        finally:
+            self._cursor.close()
+
+    def first(self) -> tuple[Any, ...] | None:
+        rows = self.all()
+        return rows[0] if rows else None
+
+
+@contextlib.contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, statements run inside are sent without waiting for each answer
+    (psycopg's pipeline mode): a submit's reads go out in one flight and its writes in
+    another, instead of a round trip each. Rows of a statement sent inside can be read
+    inside (that waits for everything sent so far) or after. On SQLite, nothing changes.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            "(pipeline)", None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+
+
+def _run(conn: Connection, plan: _Plan, call: Callable[[Any], Any]) -> Any:
+    dbapi_conn = conn.connection.dbapi_connection
+    assert dbapi_conn is not None
+    cursor = dbapi_conn.cursor()
+    try:
+        call(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise DBAPIError.instance(
+            plan.sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    return cursor

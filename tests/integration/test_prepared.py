@@ -1,0 +1,110 @@
+"""Prepared statements (store/prepared.py) behave as ``conn.execute`` would, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from stagehook.store.db import Database
+from stagehook.store.migrate import migrate
+from stagehook.store.prepared import Prepared, pipeline
+from stagehook.store.tables import auth_epoch, events, workflow_templates
+
+_EVENT = Prepared(
+    insert(events).values(
+        {
+            c: bindparam(c)
+            for c in ("uid", "project_hash", "stage_uuid", "event_type", "body", "created_at")
+        }
+    )
+)
+_BODY = Prepared(select(events.c.body).where(events.c.uid == bindparam("uid")))
+_TEMPLATE = Prepared(
+    insert(workflow_templates).values(
+        template_hash=bindparam("h"), title="t", workflow=bindparam("w"), created_at=0.0
+    )
+)
+_WORKFLOW = Prepared(
+    select(workflow_templates.c.workflow).where(workflow_templates.c.template_hash == "h1")
+)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+def _event(uid: str) -> dict[str, object]:
+    return {
+        "uid": uid,
+        "project_hash": "p",
+        "stage_uuid": "s",
+        "event_type": "task_submitted_event",
+        "body": b'{"uid": "' + uid.encode() + b'"}',
+        "created_at": 1.5,
+    }
+
+
+def test_rows_come_back_as_the_core_statement_reads_them(db: Database) -> None:
+    with db.write() as conn:
+        _EVENT.run_many(conn, [_event("a"), _event("b")])
+        # a value the statement carries itself (auth_epoch.id == 1) is bound too
+        epoch = Prepared(select(auth_epoch.c.value).where(auth_epoch.c.id == 1))
+        assert epoch.first(conn, {}) == (0,)
+        # a JSON column: the bind processor encodes, the result processor decodes
+        _TEMPLATE.run(conn, {"h": "h1", "w": {"stages": [1, "x"]}})
+        assert _WORKFLOW.rows(conn, {}) == [({"stages": [1, "x"]},)]
+    with db.read() as conn:
+        (body,) = _BODY.first(conn, {"uid": "b"}) or (None,)
+        assert bytes(body) == b'{"uid": "b"}'
+        assert conn.execute(select(events.c.body).where(events.c.uid == "a")).scalar_one()
+
+
+def test_runs_inside_the_callers_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.write() as conn:
+        _EVENT.run(conn, _event("gone"))
+        raise RuntimeError("roll back")
+    with db.read() as conn:
+        assert _BODY.first(conn, {"uid": "gone"}) is None
+
+
+def test_driver_errors_are_sqlalchemys(db: Database) -> None:
+    with db.write() as conn:
+        _EVENT.run(conn, _event("dup"))
+    with pytest.raises(IntegrityError), db.write() as conn:
+        _EVENT.run(conn, _event("dup"))
+
+
+def test_an_in_list_is_refused_at_the_first_run(db: Database) -> None:
+    statement = Prepared(
+        select(events.c.uid).where(events.c.uid.in_(bindparam("u", expanding=True)))
+    )
+    with db.read() as conn, pytest.raises(TypeError, match="expanding"):
+        statement.rows(conn, {"u": ["a"]})
+
+
+def test_a_pipeline_sends_reads_and_writes_in_flights_and_keeps_errors_typed(
+    db: Database,
+) -> None:
+    """``pipeline``: on PostgreSQL one flight per block; rows read after it, errors typed."""
+    with db.write() as conn:
+        with pipeline(conn):
+            _EVENT.run(conn, _event("p1"))
+            _EVENT.run_many(conn, [_event("p2"), _event("p3")])
+            sent = [_BODY.send(conn, {"uid": uid}) for uid in ("p1", "p3", "none")]
+        assert [bytes(r[0]) if (r := s.first()) else None for s in sent] == [
+            b'{"uid": "p1"}',
+            b'{"uid": "p3"}',
+            None,
+        ]
+    with pytest.raises(IntegrityError), db.write() as conn, pipeline(conn):
+        _EVENT.run(conn, _event("p4"))
+        _EVENT.run(conn, _event("p1"))  # a duplicate: the whole transaction goes
+    with db.read() as conn:
+        assert _BODY.first(conn, {"uid": "p4"}) is None
