@@ -10,7 +10,10 @@ per-URL cap (default 8) does not cap the batched run at 8 in flight.
 With ``--ceiling`` each batched run is paired with the **raw POST ceiling**: the same
 number of POSTs of an event-sized signed body from a bare aiohttp client (64 in flight
 over the same 8 paths) to the same receiver process, nothing stored, measured right
-before; the ratio says how close delivery comes to what the sender alone could do.
+before and right after (the mean of the two: on a shared machine one burst of other
+work moves a single measurement a lot); the ratio says how close delivery comes to what
+a plain client could do. The run also prints this process's CPU per delivered event
+(``time.process_time``: the dispatcher, plus the bench's 50 ms polling).
 
     python bench/delivery_throughput.py                 # 5,000 events, both backends
     python bench/delivery_throughput.py -n 1000 --backend sqlite
@@ -23,6 +26,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -305,15 +311,16 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         for backend in args.backend:
             for _ in range(args.repeat):
                 for config in args.config:
-                    ceiling = 0.0
-                    if args.ceiling and config == "batched":
-                        ceiling = await raw_ceiling(base_url, args.events, args.urls)
+                    pair = args.ceiling and config == "batched"
+                    before = await raw_ceiling(base_url, args.events, args.urls) if pair else 0.0
                     result = await run_stable(backend, config, args, base_url, out)
-                    result.ceiling = ceiling
-                    if ceiling:
+                    if pair:
+                        after = await raw_ceiling(base_url, args.events, args.urls)
+                        result.ceiling = (before + after) / 2
                         print(
-                            f"  {backend:10} raw POST ceiling {ceiling:7.0f}/s; batched delivery"
-                            f" = {result.rate / ceiling:.1%} of it",
+                            f"  {backend:10} raw POST ceiling {result.ceiling:7.0f}/s (before "
+                            f"{before:.0f}, after {after:.0f}); batched delivery = "
+                            f"{result.rate / result.ceiling:.1%} of it",
                             flush=True,
                         )
                     print(
@@ -333,6 +340,43 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
                     results.append(result)
     out.unlink(missing_ok=True)
     return results
+
+
+def _passed_on(args: argparse.Namespace) -> list[str]:
+    """This run's options for one child run, without --src, --repeat and --backend."""
+    argv = ["-n", str(args.events), "--urls", str(args.urls), "--timeout", str(args.timeout)]
+    argv += ["--loop", args.loop, "--receiver-log", args.receiver_log]
+    for config in args.config:
+        argv += ["--config", config]
+    if args.ceiling:
+        argv.append("--ceiling")
+    if args.breakdown:
+        argv.append("--breakdown")
+    return argv
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """Each source tree in turn, in a child process importing stagehook from it.
+
+    Alternating tree by tree within every round, so the trees share the machine's load.
+    """
+    trees = [entry.split("=", 1) for entry in args.src]
+    print(f"machine: {machine()}")
+    for round_no in range(args.repeat):
+        for backend in args.backend:
+            for label, path in trees:
+                env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
+                child = subprocess.run(
+                    [sys.executable, __file__, *_passed_on(args), "--backend", backend],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                lines = child.stdout.splitlines()[1:] or child.stderr.splitlines()[-3:]
+                print(f"[round {round_no + 1}, {label}] {os.getloadavg()[0]:.1f} load")
+                for line in lines:
+                    print(f"  {line}", flush=True)
 
 
 def main() -> None:
@@ -360,9 +404,19 @@ def main() -> None:
         help="event loop for the dispatcher and the ceiling client (`stagehook serve` runs uvloop)",
     )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
+    parser.add_argument(
+        "--src",
+        action="append",
+        metavar="LABEL=PATH",
+        help="side by side: run this script once per source tree (its src/ directory), "
+        "alternating, every --repeat round and backend (repeatable)",
+    )
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]
     args.config = args.config or list(CONFIGS)
+    if args.src:
+        side_by_side(args)
+        return
     if "postgresql" in args.backend:
         print(f"machine: {machine()}; PostgreSQL {pg_version()}")
     else:

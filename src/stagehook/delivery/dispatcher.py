@@ -17,8 +17,9 @@ import logging
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from typing import Any
 
 from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
@@ -93,11 +94,21 @@ class Dispatcher:
                 await self._cycle_loop(self._wake, record=True, claim=True)
             else:
                 await asyncio.gather(
-                    self._cycle_loop(self._record_wake, record=True, claim=False),
-                    self._cycle_loop(self._wake, record=False, claim=True),
+                    self._stopping_on_error(
+                        self._cycle_loop(self._record_wake, record=True, claim=False)
+                    ),
+                    self._stopping_on_error(self._cycle_loop(self._wake, record=False, claim=True)),
                 )
         finally:
             await self._shutdown(helpers)
+
+    async def _stopping_on_error(self, loop: Coroutine[Any, Any, None]) -> None:
+        """One of two loops: if it fails, the other stops too (and the error propagates)."""
+        try:
+            await loop
+        except BaseException:
+            self.stop()
+            raise
 
     async def _cycle_loop(self, wake: asyncio.Event, *, record: bool, claim: bool) -> None:
         """Record what finished and/or claim what is due, one transaction per cycle.
@@ -156,7 +167,15 @@ class Dispatcher:
                 continue  # deliveries finished, or work was committed, meanwhile
             timeout = self.settings.poll_interval
             if claim:
-                timeout = await self._wait_for(free, len(claimed))
+                try:
+                    timeout = await self._wait_for(free, len(claimed))
+                except Exception as exc:  # the database went away between two cycles
+                    log.warning(
+                        "could not read when work is due (%s); retrying in %.1fs",
+                        _first_line(exc),
+                        backoff,
+                    )
+                    timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
             await self._sleep(wake, timeout)
 
     @staticmethod
