@@ -41,6 +41,7 @@ import aiohttp
 from _common import (
     ANNOTATE,
     Project,
+    bulk_events,
     count_writes,
     machine,
     make_project,
@@ -240,12 +241,17 @@ async def run_one(
     out: Path,
     timeout: float,
     profile: bool,
+    by_url: bool = False,
 ) -> Result:
     with scratch_database(backend) as (database_url, data_dir):
         store = new_store(database_url, data_dir, **CONFIGS[config])
         try:
             made = [make_project(store, f"{base_url}/hook/{i}") for i in range(urls)]
-            interleaved_events(store, made, events)
+            if by_url:  # all of URL 0's events, then URL 1's, ...: one URL at a time
+                for i, project in enumerate(made):
+                    bulk_events(store, project, events // urls + (1 if i < events % urls else 0))
+            else:
+                interleaved_events(store, made, events)
             received_before = _lines(out)
             writes = count_writes(store)
             dispatcher = Dispatcher(store, worker_id=f"bench-{config}")
@@ -290,6 +296,7 @@ async def run_stable(
                 out,
                 args.timeout,
                 args.breakdown,
+                args.order == "by-url",
             )
         except Exception as exc:
             if backend != "postgresql" or pg_started_at() == server:
@@ -345,7 +352,7 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
 def _passed_on(args: argparse.Namespace) -> list[str]:
     """This run's options for one child run, without --src, --repeat and --backend."""
     argv = ["-n", str(args.events), "--urls", str(args.urls), "--timeout", str(args.timeout)]
-    argv += ["--loop", args.loop, "--receiver-log", args.receiver_log]
+    argv += ["--loop", args.loop, "--order", args.order, "--receiver-log", args.receiver_log]
     for config in args.config:
         argv += ["--config", config]
     if args.ceiling:
@@ -402,6 +409,12 @@ def main() -> None:
         choices=["uvloop", "asyncio"],
         default="asyncio",
         help="event loop for the dispatcher and the ceiling client (`stagehook serve` runs uvloop)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=["interleaved", "by-url"],
+        default="interleaved",
+        help="events taking turns over the URLs (default), or all of one URL's first",
     )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
     parser.add_argument(
