@@ -242,6 +242,7 @@ async def run_one(
     timeout: float,
     profile: bool,
     by_url: bool = False,
+    analyze: bool = False,
 ) -> Result:
     with scratch_database(backend) as (database_url, data_dir):
         store = new_store(database_url, data_dir, **CONFIGS[config])
@@ -252,6 +253,10 @@ async def run_one(
                     bulk_events(store, project, events // urls + (1 if i < events % urls else 0))
             else:
                 interleaved_events(store, made, events)
+            if analyze and not store.db.is_sqlite:
+                with store.db.write() as conn:
+                    conn.exec_driver_sql("ANALYZE deliveries")
+                    conn.exec_driver_sql("ANALYZE events")
             received_before = _lines(out)
             writes = count_writes(store)
             dispatcher = Dispatcher(store, worker_id=f"bench-{config}")
@@ -297,6 +302,7 @@ async def run_stable(
                 args.timeout,
                 args.breakdown,
                 args.order == "by-url",
+                args.analyze,
             )
         except Exception as exc:
             if backend != "postgresql" or pg_started_at() == server:
@@ -359,6 +365,8 @@ def _passed_on(args: argparse.Namespace) -> list[str]:
         argv.append("--ceiling")
     if args.breakdown:
         argv.append("--breakdown")
+    if args.analyze:
+        argv.append("--analyze")
     return argv
 
 
@@ -415,6 +423,12 @@ def main() -> None:
         choices=["interleaved", "by-url"],
         default="interleaved",
         help="events taking turns over the URLs (default), or all of one URL's first",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL: ANALYZE the fresh tables before delivering (autovacuum's steady "
+        "state; a scratch database is seconds old)",
     )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
     parser.add_argument(
