@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any
@@ -58,7 +58,15 @@ class Dispatcher:
         self._record_wake = self._wake if store.db.is_sqlite else asyncio.Event()
         self._stop = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._per_url: Counter[str] = Counter()
+        # Claimed rows wait in ``_ready`` for a free slot, so the next claim runs while
+        # the last one's rows are being sent: up to twice ``max_in_flight`` rows are held
+        # (leased), at most ``max_in_flight`` requests in flight, and per URL at most
+        # ``max_in_flight_per_url`` in flight (``_sending``) and twice that held.
+        self._ready: deque[Claimed] = deque()
+        self._sending: Counter[str] = Counter()
+        self._held: Counter[str] = Counter()
+        self._room = 2 * self.settings.max_in_flight
+        self._claim_per_url = 2 * self.settings.max_in_flight_per_url
         self._results: list[Recorded] = []
         self._schedule = list(self.settings.retry_schedule)
         # Finished attempts wake the loops in groups: a quarter of the slots at a time.
@@ -132,16 +140,13 @@ class Dispatcher:
                 results, self._results = self._results, []
             want = 0
             if claim:
-                free = self.settings.max_in_flight - len(self._inflight)
-                want = max(0, min(free, self.settings.claim_batch))
+                want = max(0, min(self._free(), self.settings.claim_batch))
             if not results and want <= 0:
                 # nothing finished, or every slot is busy: deliveries wake the loop
                 await self._sleep(wake, self.settings.poll_interval)
                 continue
             try:
-                claimed = await asyncio.to_thread(
-                    self._exchange, results, want, dict(self._per_url)
-                )
+                claimed = await asyncio.to_thread(self._exchange, results, want, dict(self._held))
             except Exception as exc:
                 # The database went away (restart, failover): keep the results, back off.
                 # They wait in memory rather than being dropped, so an outage shorter
@@ -160,7 +165,7 @@ class Dispatcher:
                 continue
             backoff = BACKOFF_START
             self._start(claimed)
-            free = self.settings.max_in_flight - len(self._inflight)
+            free = self._free()
             if claim and free > 0 and len(claimed) == want:
                 continue  # a full batch and room for more: probably more due right now
             if wake.is_set():
@@ -183,10 +188,29 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=timeout)
 
+    def _free(self) -> int:
+        """How many more rows a claim may take."""
+        return self._room - len(self._inflight) - len(self._ready)
+
     def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
-            self._per_url[item.url] += 1
+            self._held[item.url] += 1
+            self._ready.append(item)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start ready rows while slots are free, skipping URLs at their cap."""
+        if self._stop.is_set():
+            return  # shutting down: what is not sent yet is released with our leases
+        waiting: list[Claimed] = []
+        while self._ready and len(self._inflight) < self.settings.max_in_flight:
+            item = self._ready.popleft()
+            if self._sending[item.url] >= self.settings.max_in_flight_per_url:
+                waiting.append(item)
+                continue
+            self._sending[item.url] += 1
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
+        self._ready.extendleft(reversed(waiting))
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """One write transaction: record ``results``, then lease up to ``want`` due rows."""
@@ -212,7 +236,7 @@ class Dispatcher:
                 now=now,
                 lease_seconds=self.settings.lease_seconds,
                 limit=want,
-                per_url=self.settings.max_in_flight_per_url,
+                per_url=self._claim_per_url,
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
@@ -258,15 +282,17 @@ class Dispatcher:
             self._record(item, result, headers, started_at)
         finally:
             self._inflight.pop(item.id, None)
-            self._per_url[item.url] -= 1
-            if self._per_url[item.url] <= 0:
-                del self._per_url[item.url]
+            for count in (self._sending, self._held):
+                count[item.url] -= 1
+                if count[item.url] <= 0:
+                    del count[item.url]
+            self._pump()
             idle = not self._inflight
             if len(self._results) >= self._wake_after or idle:
                 self._record_wake.set()
             elif self._results and self._record_timer is None and self._loop is not None:
                 self._record_timer = self._loop.call_later(RECORD_WITHIN, self._record_wake.set)
-            if self.settings.max_in_flight - len(self._inflight) >= self._wake_after or idle:
+            if self._free() >= self._wake_after or idle:
                 self._wake.set()
 
     def _record(
