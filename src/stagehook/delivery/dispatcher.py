@@ -2,9 +2,10 @@
 
 Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. The database work
 runs in cycles: each records every attempt that finished since the last one and claims
-as many due rows as there are free slots (on SQLite in one transaction, on PostgreSQL in
-two loops side by side). Sends run concurrently under a global cap and a per-URL cap, so
-one slow receiver cannot starve the others. A commit that creates work wakes the claims
+as many due rows as there is room for (on SQLite in one transaction, on PostgreSQL in
+two loops side by side). Claimed rows wait in a ready queue, so claims run ahead of the
+sends. Sends run concurrently under a global cap and a per-URL cap, so one slow
+receiver cannot starve the others. A commit that creates work wakes the claims
 at once, finishing deliveries wake them a quarter of the slots at a time; idle, the
 dispatcher sleeps until the next due time or the slow poll.
 """
