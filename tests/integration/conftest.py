@@ -9,6 +9,8 @@ import pytest
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.store.context import Store
+from stagehook.store.db import Database
+from stagehook.store.migrate import migrate
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.backends import BACKENDS, database_url
 from tests.support.server import serve_app
@@ -68,3 +70,12 @@ def api(server: tuple[str, Store]) -> Iterator[Api]:
 @pytest.fixture
 def store(server: tuple[str, Store]) -> Store:
     return server[1]
+
+
+@pytest.fixture
+def migrated_db(db_url: str) -> Iterator[Database]:
+    """A bare ``Database`` on the backend's URL, migrated: for tests below the store."""
+    database = Database(db_url)
+    migrate(database)
+    yield database
+    database.dispose()

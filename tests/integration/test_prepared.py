@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.store.db import Database
-from stagehook.store.migrate import migrate
 from stagehook.store.prepared import Prepared, pipeline
 from stagehook.store.tables import auth_epoch, events, workflow_templates
 
@@ -33,11 +30,8 @@ _WORKFLOW = Prepared(
 
 
 @pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    migrate(database)
-    yield database
-    database.dispose()
+def db(migrated_db: Database) -> Database:
+    return migrated_db
 
 
 def _event(uid: str) -> dict[str, object]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -24,6 +22,7 @@ from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
+from stagehook.store.loop_reads import LoopReads
 from stagehook.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -79,14 +78,7 @@ class Database:
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
         self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
-        file = self.engine.url.database if self.is_sqlite else None
-        in_place = bool(file) and file != ":memory:" and not str(file).startswith("file:")
-        self._in_place_uri = f"file:{quote(str(file))}?mode=ro" if in_place else None
-        self._in_place = threading.local()
-        self._in_place_opened: list[sqlite3.Connection] = []
-        self._loop_conn: tuple[asyncio.AbstractEventLoop, psycopg.AsyncConnection[Any]] | None
-        self._loop_conn = None
-        self._loop_lock: asyncio.Lock | None = None
+        self._loop_reads = LoopReads(self.engine)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -189,63 +181,9 @@ class Database:
                 listener()
 
     async def read_value(self, sql: str) -> Any:
-        """The first column of the first row of ``sql``, without a worker thread.
-
-        For point reads every request makes (the auth epoch): handing a request to a
-        worker thread and back costs hundreds of microseconds, the read itself a few.
-        On SQLite the event loop reads in place: a WAL read never waits for the writer
-        (one read-only connection per thread, each statement one consistent snapshot).
-        On PostgreSQL it awaits one autocommit connection of the loop's own (psycopg's
-        async API, 50 µs of CPU here against 330 µs for the thread hop and a pooled read).
-        """
-        if self._in_place_uri is not None:
-            conn: sqlite3.Connection | None = getattr(self._in_place, "conn", None)
-            if conn is None:
-                conn = sqlite3.connect(self._in_place_uri, uri=True, check_same_thread=False)
-                self._in_place.conn = conn
-                self._in_place_opened.append(conn)  # closed by dispose()
-            row = conn.execute(sql).fetchone()
-        elif self.is_sqlite:  # an in-memory database: only the engine's connections see it
-            row = await asyncio.to_thread(self._read_row, sql)
-        else:
-            row = await self._read_on_loop(sql)
-        return None if row is None else row[0]
-
-    def _read_row(self, sql: str) -> Any:
-        with self.read() as conn:
-            return conn.exec_driver_sql(sql).first()
-
-    async def _read_on_loop(self, sql: str) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._loop_lock is None or self._loop_conn is None or self._loop_conn[0] is not loop:
-            self._drop_loop_conn()
-            self._loop_lock = asyncio.Lock()
-        async with self._loop_lock:
-            for attempt in (1, 2):  # a connection the server dropped is replaced once
-                try:
-                    if self._loop_conn is None:
-                        url = self.engine.url.set(drivername="postgresql")
-                        conn = await psycopg.AsyncConnection.connect(
-                            url.render_as_string(hide_password=False),
-                            autocommit=True,
-                            connect_timeout=5,
-                        )
-                        self._loop_conn = (loop, conn)
-                    cursor = await self._loop_conn[1].execute(sql)
-                    return await cursor.fetchone()
-                except psycopg.OperationalError as exc:
-                    self._drop_loop_conn()
-                    # The server dropped us: the pool's idle connections are as dead, and
-                    # the request this read belongs to must not be the one to find out.
-                    self.engine.dispose(close=False)
-                    if attempt == 2:
-                        raise Unavailable(f"the database is unreachable: {exc}") from exc
-        raise AssertionError("unreachable")
-
-    def _drop_loop_conn(self) -> None:
-        if self._loop_conn is not None:
-            self._loop_conn[1].pgconn.finish()  # closes the socket; no loop needed
-            self._loop_conn = None
+        """The first column of the first row of ``sql``, read by the event loop itself
+        without a worker thread (store/loop_reads.py): for the auth epoch."""
+        return await self._loop_reads.value(sql)
 
     def write_grouped(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in a write transaction it may share with concurrent requests.
@@ -297,11 +235,7 @@ class Database:
 
     def dispose(self) -> None:
         self._group.close()
-        self._drop_loop_conn()
-        for conn in self._in_place_opened:
-            conn.close()
-        self._in_place_opened.clear()
-        self._in_place = threading.local()
+        self._loop_reads.close()
         self.engine.dispose()
 
 
