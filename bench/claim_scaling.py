@@ -126,7 +126,7 @@ def explain(table: Table, what: str) -> list[list[str]]:
 
     def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
         head = statement.lstrip().upper()
-        if head.startswith(("SELECT", "UPDATE")) and "DELIVERIES" in head:
+        if head.startswith(("SELECT", "UPDATE", "WITH")) and "DELIVERIES" in head:
             captured.append((statement, parameters))
 
     engine = table.store.db.engine

@@ -10,7 +10,10 @@ per-URL cap (default 8) does not cap the batched run at 8 in flight.
 With ``--ceiling`` each batched run is paired with the **raw POST ceiling**: the same
 number of POSTs of an event-sized signed body from a bare aiohttp client (64 in flight
 over the same 8 paths) to the same receiver process, nothing stored, measured right
-before; the ratio says how close delivery comes to what the sender alone could do.
+before and right after (the mean of the two: on a shared machine one burst of other
+work moves a single measurement a lot); the ratio says how close delivery comes to what
+a plain client could do. The run also prints this process's CPU per delivered event
+(``time.process_time``: the dispatcher, plus the bench's 50 ms polling).
 
     python bench/delivery_throughput.py                 # 5,000 events, both backends
     python bench/delivery_throughput.py -n 1000 --backend sqlite
@@ -23,6 +26,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -33,6 +39,8 @@ from typing import Any
 
 import aiohttp
 from _common import (
+    ANNOTATE,
+    Project,
     bulk_events,
     count_writes,
     machine,
@@ -51,7 +59,9 @@ from stagehook.delivery.sender import Sender
 from stagehook.store.context import Store
 from stagehook.store.outbox import claim, record
 from stagehook.store.outbox.records import DeliveryStatus
+from stagehook.store.outbox.write import write_events
 from stagehook.store.tables import deliveries, delivery_attempts
+from stagehook.workflow.task_machine import EventIntent
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "batched": {"claim_batch": 100, "max_in_flight": 64},
@@ -104,6 +114,10 @@ class Result:
     received: int
     breakdown: dict[str, tuple[int, float]] = field(default_factory=dict)
     ceiling: float = 0.0
+    #: CPU seconds this process (the dispatcher, plus the bench's polling) spent in the run
+    cpu: float = 0.0
+    #: CPU seconds this process (the dispatcher, plus the bench's polling) spent in the run
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -147,16 +161,57 @@ def breakdown() -> Iterator[dict[str, tuple[int, float]]]:
             totals["send"][0] += 1
             totals["send"][1] += time.perf_counter() - started
 
+    # (older source trees, measured side by side, have no ``_exchange``)
+    original_exchange = getattr(Dispatcher, "_exchange", None)
+
+    def exchange(self: Dispatcher, *args: Any) -> Any:
+        # CPU of the thread running the cycle's transaction (sqlite3 and psycopg release
+        # the GIL while they wait, so this is work, not waiting)
+        started = time.thread_time()
+        try:
+            assert original_exchange is not None
+            return original_exchange(self, *args)
+        finally:
+            totals["cycle CPU"][0] += 1
+            totals["cycle CPU"][1] += time.thread_time() - started
+
     for name, fn in originals.items():
         setattr(modules[name], name, timed(name, fn))
     Sender.send = send  # type: ignore[method-assign]
+    if original_exchange is not None:
+        Dispatcher._exchange = exchange  # type: ignore[method-assign]
     try:
         yield out
     finally:
         for name, fn in originals.items():
             setattr(modules[name], name, fn)
         Sender.send = original_send  # type: ignore[method-assign]
+        if original_exchange is not None:
+            Dispatcher._exchange = original_exchange  # type: ignore[method-assign]
         out.update({k: (int(v[0]), v[1]) for k, v in totals.items()})
+
+
+def interleaved_events(store: Store, made: list[Project], events: int, chunk: int = 500) -> None:
+    """``events`` events taking turns over the projects' URLs, as the ceiling's POSTs do.
+
+    One project after the other would queue all of URL 0's deliveries before URL 1's,
+    and the claim, which takes the earliest due rows, would then send to one URL at a
+    time: at most ``max_in_flight_per_url`` (8) in flight instead of 64.
+    """
+    for start in range(0, events, chunk):
+        with store.db.write() as conn:
+            for n in range(start, min(start + chunk, events)):
+                project = made[n % len(made)]
+                intent = EventIntent(
+                    "task_submitted_event",
+                    ANNOTATE,
+                    {
+                        "project_hash": project.project_hash,
+                        "data_hashes": [str(uuid.uuid4())],
+                        "label_hashes": [str(uuid.uuid4())],
+                    },
+                )
+                write_events(conn, store, project.project_hash, [intent])
 
 
 def _delivered(store: Store) -> int:
@@ -186,13 +241,22 @@ async def run_one(
     out: Path,
     timeout: float,
     profile: bool,
+    by_url: bool = False,
+    analyze: bool = False,
 ) -> Result:
     with scratch_database(backend) as (database_url, data_dir):
         store = new_store(database_url, data_dir, **CONFIGS[config])
         try:
             made = [make_project(store, f"{base_url}/hook/{i}") for i in range(urls)]
-            for i, project in enumerate(made):
-                bulk_events(store, project, events // urls + (1 if i < events % urls else 0))
+            if by_url:  # all of URL 0's events, then URL 1's, ...: one URL at a time
+                for i, project in enumerate(made):
+                    bulk_events(store, project, events // urls + (1 if i < events % urls else 0))
+            else:
+                interleaved_events(store, made, events)
+            if analyze and not store.db.is_sqlite:
+                with store.db.write() as conn:
+                    conn.exec_driver_sql("ANALYZE deliveries")
+                    conn.exec_driver_sql("ANALYZE events")
             received_before = _lines(out)
             writes = count_writes(store)
             dispatcher = Dispatcher(store, worker_id=f"bench-{config}")
@@ -200,6 +264,7 @@ async def run_one(
             timing = breakdown() if profile else contextlib.nullcontext({})
             with timing as spent:
                 started = time.perf_counter()
+                cpu_started = time.process_time()
                 task = asyncio.create_task(dispatcher.run())
                 try:
                     deadline = started + timeout
@@ -208,6 +273,7 @@ async def run_one(
                             raise RuntimeError(f"{backend}/{config}: not done in {timeout}s")
                         await asyncio.sleep(0.05)
                     seconds = time.perf_counter() - started
+                    cpu = time.process_time() - cpu_started
                     write_count = writes()
                 finally:
                     dispatcher.stop()
@@ -216,7 +282,7 @@ async def run_one(
             received = _lines(out) - received_before
         finally:
             store.db.dispose()
-    return Result(backend, config, events, seconds, write_count, attempts, received, spent)
+    return Result(backend, config, events, seconds, write_count, attempts, received, spent, cpu=cpu)
 
 
 async def run_stable(
@@ -235,6 +301,8 @@ async def run_stable(
                 out,
                 args.timeout,
                 args.breakdown,
+                args.order == "by-url",
+                args.analyze,
             )
         except Exception as exc:
             if backend != "postgresql" or pg_started_at() == server:
@@ -256,22 +324,24 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         for backend in args.backend:
             for _ in range(args.repeat):
                 for config in args.config:
-                    ceiling = 0.0
-                    if args.ceiling and config == "batched":
-                        ceiling = await raw_ceiling(base_url, args.events, args.urls)
+                    pair = args.ceiling and config == "batched"
+                    before = await raw_ceiling(base_url, args.events, args.urls) if pair else 0.0
                     result = await run_stable(backend, config, args, base_url, out)
-                    result.ceiling = ceiling
-                    if ceiling:
+                    if pair:
+                        after = await raw_ceiling(base_url, args.events, args.urls)
+                        result.ceiling = (before + after) / 2
                         print(
-                            f"  {backend:10} raw POST ceiling {ceiling:7.0f}/s; batched delivery"
-                            f" = {result.rate / ceiling:.1%} of it",
+                            f"  {backend:10} raw POST ceiling {result.ceiling:7.0f}/s (before "
+                            f"{before:.0f}, after {after:.0f}); batched delivery = "
+                            f"{result.rate / result.ceiling:.1%} of it",
                             flush=True,
                         )
                     print(
                         f"  {backend:10} {config:9} {result.events} events in "
                         f"{result.seconds:6.2f}s = {result.rate:7.0f}/s, "
                         f"{result.writes} write txns ({result.writes / result.events:.3f}/event), "
-                        f"{result.attempts} attempts, {result.received} received",
+                        f"{result.attempts} attempts, {result.received} received, "
+                        f"dispatcher CPU {result.cpu / result.events * 1000:.3f} ms/event",
                         flush=True,
                     )
                     for name, (calls, spent) in result.breakdown.items():
@@ -283,6 +353,45 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
                     results.append(result)
     out.unlink(missing_ok=True)
     return results
+
+
+def _passed_on(args: argparse.Namespace) -> list[str]:
+    """This run's options for one child run, without --src, --repeat and --backend."""
+    argv = ["-n", str(args.events), "--urls", str(args.urls), "--timeout", str(args.timeout)]
+    argv += ["--loop", args.loop, "--order", args.order, "--receiver-log", args.receiver_log]
+    for config in args.config:
+        argv += ["--config", config]
+    if args.ceiling:
+        argv.append("--ceiling")
+    if args.breakdown:
+        argv.append("--breakdown")
+    if args.analyze:
+        argv.append("--analyze")
+    return argv
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """Each source tree in turn, in a child process importing stagehook from it.
+
+    Alternating tree by tree within every round, so the trees share the machine's load.
+    """
+    trees = [entry.split("=", 1) for entry in args.src]
+    print(f"machine: {machine()}")
+    for round_no in range(args.repeat):
+        for backend in args.backend:
+            for label, path in trees:
+                env = dict(os.environ, PYTHONPATH=str(Path(path).resolve()))
+                child = subprocess.run(
+                    [sys.executable, __file__, *_passed_on(args), "--backend", backend],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                lines = child.stdout.splitlines()[1:] or child.stderr.splitlines()[-3:]
+                print(f"[round {round_no + 1}, {label}] {os.getloadavg()[0]:.1f} load")
+                for line in lines:
+                    print(f"  {line}", flush=True)
 
 
 def main() -> None:
@@ -303,15 +412,48 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="pair batched runs with the raw POST ceiling"
     )
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="asyncio",
+        help="event loop for the dispatcher and the ceiling client (`stagehook serve` runs uvloop)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=["interleaved", "by-url"],
+        default="interleaved",
+        help="events taking turns over the URLs (default), or all of one URL's first",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="PostgreSQL: ANALYZE the fresh tables before delivering (autovacuum's steady "
+        "state; a scratch database is seconds old)",
+    )
     parser.add_argument("--receiver-log", default="/tmp/stagehook-bench-receiver.log")
+    parser.add_argument(
+        "--src",
+        action="append",
+        metavar="LABEL=PATH",
+        help="side by side: run this script once per source tree (its src/ directory), "
+        "alternating, every --repeat round and backend (repeatable)",
+    )
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]
     args.config = args.config or list(CONFIGS)
+    if args.src:
+        side_by_side(args)
+        return
     if "postgresql" in args.backend:
         print(f"machine: {machine()}; PostgreSQL {pg_version()}")
     else:
         print(f"machine: {machine()}")
-    results = asyncio.run(main_async(args))
+    if args.loop == "uvloop":
+        import uvloop
+
+        results = uvloop.run(main_async(args))
+    else:
+        results = asyncio.run(main_async(args))
 
     if len(args.config) < 2:
         return

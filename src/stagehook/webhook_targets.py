@@ -230,6 +230,30 @@ def vet_url_target(url: str | URL, guard: TargetGuard) -> None:
         guard.check(address, target=host)
 
 
+class VettedUrls:
+    """:func:`vet_url_target` remembered per URL string, for the sender's hot path.
+
+    Whether a URL passes depends only on its text and the guard's fixed allow-list, so a
+    URL that passed once passes again; only passes are remembered (a refusal is checked
+    afresh, and is rare). This caches the URL's *literal* host check only: names are
+    still resolved and vetted by ``delivery/guard.py`` on every new connection.
+    """
+
+    def __init__(self, guard: TargetGuard, *, size: int = 4096) -> None:
+        self._guard = guard
+        self._size = size
+        self._passed: set[str] = set()
+
+    def check(self, url: str) -> None:
+        """Raise :class:`TargetRefused` where :func:`vet_url_target` would."""
+        if url in self._passed:
+            return
+        vet_url_target(url, self._guard)
+        if len(self._passed) >= self._size:
+            self._passed.clear()
+        self._passed.add(url)
+
+
 def _invalid(reason: str) -> InvalidInput:
     return InvalidInput(f"invalid webhook URL: {reason}")
 

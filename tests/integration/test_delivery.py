@@ -260,3 +260,16 @@ def test_a_deleted_webhook_sends_nothing_more(api: Api) -> None:
         failed = wait_status(api, project_hash, "failed")
         assert failed["last_error"] == "webhook is disabled or deleted"
         assert len(receiver.requests("/h")) == 1
+
+
+@pytest.mark.settings(max_in_flight_per_url=3)
+def test_requests_to_one_url_never_exceed_its_cap(api: Api) -> None:
+    """Claimed rows wait for a slot; a URL never has more than its cap in flight."""
+    with Receiver() as receiver:
+        receiver.script("/h", [Response.slow(0.4)] * 12)
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), n=12)
+        for task in tasks:
+            submit(api, project_hash, [task])
+        arrivals = sorted(r.at for r in receiver.wait_for(12, "/h", timeout=30))
+    # The 4th request can only start once one of the 3 before it was answered (0.4 s).
+    assert all(later - first >= 0.4 for first, later in zip(arrivals, arrivals[3:], strict=False))

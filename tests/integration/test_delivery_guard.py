@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,8 @@ import aiohttp
 import pytest
 
 from stagehook.delivery.guard import GuardedResolver, make_connector
-from stagehook.webhook_targets import TargetGuard, TargetRefused, vet_url_target
+from stagehook.delivery.http1 import ConnectError, Http1Client
+from stagehook.webhook_targets import TargetGuard, TargetRefused, VettedUrls, vet_url_target
 from tests.support.receiver import Receiver
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -21,10 +23,32 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield r
 
 
+@pytest.fixture(params=["http1", "aiohttp"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Each check runs through both clients: the sender's own, and aiohttp (proxies)."""
+    return str(request.param)
+
+
 async def guarded_post(
-    url: str, guard: TargetGuard, *, source_address: str | None = None, vet: bool = True
+    url: str,
+    guard: TargetGuard,
+    client: str,
+    *,
+    source_address: str | None = None,
+    vet: bool = True,
 ) -> int:
-    """What the sender does: vet literal IPs, then POST through the guarded connector."""
+    """What the sender does: vet literal IPs, then POST through the guarded client."""
+    if client == "http1":
+        if vet:
+            VettedUrls(guard).check(url)
+        http = Http1Client(
+            guard, source_address=source_address, connect_timeout=5, read_limit=1024, max_idle=2
+        )
+        try:
+            async with asyncio.timeout(5):
+                return (await http.post(url, {"content-type": "application/json"}, b"{}")).status
+        finally:
+            await http.close()
     if vet:
         vet_url_target(url, guard)
     connector = make_connector(guard, source_address=source_address, limit=4, limit_per_host=2)
@@ -36,48 +60,58 @@ async def guarded_post(
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "2130706433", "0x7f.0.0.1"])
-async def test_empty_allow_list_refuses_loopback(receiver: Receiver, host: str) -> None:
+async def test_empty_allow_list_refuses_loopback(
+    receiver: Receiver, host: str, client: str
+) -> None:
     url = f"http://{host}:{receiver.port}/hook"
     with pytest.raises(TargetRefused) as refused:
-        await guarded_post(url, TargetGuard([]))
+        await guarded_post(url, TargetGuard([]), client)
     assert refused.value.reason == "loopback"
     assert "STAGEHOOK_ALLOWED_TARGET_NETWORKS" in str(refused.value)
     assert receiver.requests() == []
 
 
-async def test_resolver_refuses_odd_spellings_even_without_vetting(receiver: Receiver) -> None:
+async def test_resolver_refuses_odd_spellings_even_without_vetting(
+    receiver: Receiver, client: str
+) -> None:
     # A hex host is not an IP to aiohttp, so it reaches the resolver, which vets the answer.
     with pytest.raises(TargetRefused):
-        await guarded_post(f"http://0x7f.1:{receiver.port}/", TargetGuard([]), vet=False)
+        await guarded_post(f"http://0x7f.1:{receiver.port}/", TargetGuard([]), client, vet=False)
     # Decimal and short forms are refused by aiohttp itself before any connection.
     for host in ("2130706433", "127.1"):
         with pytest.raises((TargetRefused, aiohttp.InvalidURL)):
-            await guarded_post(f"http://{host}:{receiver.port}/", TargetGuard([]), vet=False)
+            url = f"http://{host}:{receiver.port}/"
+            await guarded_post(url, TargetGuard([]), client, vet=False)
     assert receiver.requests() == []
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
-async def test_allowed_network_lets_requests_through(receiver: Receiver, host: str) -> None:
-    status = await guarded_post(f"http://{host}:{receiver.port}/hook", TargetGuard(["127.0.0.0/8"]))
+async def test_allowed_network_lets_requests_through(
+    receiver: Receiver, host: str, client: str
+) -> None:
+    url = f"http://{host}:{receiver.port}/hook"
+    status = await guarded_post(url, TargetGuard(["127.0.0.0/8"]), client)
     assert status == 200
     [request] = await receiver.wait_for_async(1, path="/hook")
     assert request.peer == "127.0.0.1"
 
 
-async def test_source_address_is_the_peer_the_receiver_sees(receiver: Receiver) -> None:
+async def test_source_address_is_the_peer_the_receiver_sees(
+    receiver: Receiver, client: str
+) -> None:
     status = await guarded_post(
-        receiver.url("/hook"), TargetGuard(["127.0.0.0/8"]), source_address="127.0.0.2"
+        receiver.url("/hook"), TargetGuard(["127.0.0.0/8"]), client, source_address="127.0.0.2"
     )
     assert status == 200
     [request] = await receiver.wait_for_async(1, path="/hook")
     assert request.peer == "127.0.0.2"
 
 
-async def test_receiver_on_another_loopback_address() -> None:
+async def test_receiver_on_another_loopback_address(client: str) -> None:
     async with Receiver(host="127.0.0.3") as other:
-        assert await guarded_post(other.url("/x"), TargetGuard(["127.0.0.3/32"])) == 200
+        assert await guarded_post(other.url("/x"), TargetGuard(["127.0.0.3/32"]), client) == 200
         with pytest.raises(TargetRefused):
-            await guarded_post(other.url("/x"), TargetGuard(["127.0.0.1/32"]))
+            await guarded_post(other.url("/x"), TargetGuard(["127.0.0.1/32"]), client)
         assert len(other.requests()) == 1
 
 
@@ -91,11 +125,11 @@ async def test_resolver_returns_only_vetted_addresses() -> None:
     assert str(refused.value).startswith("refused target localhost (")
 
 
-async def test_connection_goes_only_to_the_vetted_address(receiver: Receiver) -> None:
+async def test_connection_goes_only_to_the_vetted_address(receiver: Receiver, client: str) -> None:
     """localhost also names 127.0.0.1, where the receiver listens; only ::1 is allowed."""
     families = {info[0] for info in socket.getaddrinfo("localhost", 80)}
     if socket.AF_INET6 not in families:
         pytest.skip("localhost does not resolve to ::1 here")
-    with pytest.raises((aiohttp.ClientConnectionError, TargetRefused)):
-        await guarded_post(f"http://localhost:{receiver.port}/", TargetGuard(["::1/128"]))
+    with pytest.raises((aiohttp.ClientConnectionError, ConnectError, TargetRefused)):
+        await guarded_post(f"http://localhost:{receiver.port}/", TargetGuard(["::1/128"]), client)
     assert receiver.requests() == []

@@ -10,6 +10,7 @@ from stagehook.errors import InvalidInput
 from stagehook.webhook_targets import (
     TargetGuard,
     TargetRefused,
+    VettedUrls,
     check_literal_target,
     classify,
     parse_ip_host,
@@ -152,6 +153,30 @@ def test_every_loopback_spelling_is_refused(host: str, expected: str) -> None:
     with pytest.raises(TargetRefused) as refused:
         vet_url_target(f"http://{host}:8080/hook", guard)
     assert refused.value.address == ipaddress.ip_address(expected)
+
+
+@pytest.mark.parametrize(("host", "expected"), SPELLINGS[:13])
+def test_remembered_vetting_refuses_every_loopback_spelling_every_time(
+    host: str, expected: str
+) -> None:
+    # The sender's per-URL memory of vetting: refusals are never remembered as passes.
+    vetted = VettedUrls(TargetGuard([]))
+    vetted.check("http://8.8.8.8:8080/hook")  # a pass, remembered
+    for _ in range(2):
+        with pytest.raises(TargetRefused) as refused:
+            vetted.check(f"http://{host}:8080/hook")
+        assert refused.value.address == ipaddress.ip_address(expected)
+
+
+def test_remembered_vetting_follows_the_allow_list_and_stays_bounded() -> None:
+    allowed = VettedUrls(TargetGuard(["127.0.0.0/8"]), size=2)
+    refused = VettedUrls(TargetGuard([]), size=2)
+    for port in range(1, 6):  # more URLs than it remembers: still right for each
+        url = f"http://0x7f.1:{port}/hook"
+        allowed.check(url)
+        allowed.check(url)
+        with pytest.raises(TargetRefused):
+            refused.check(url)
 
 
 def test_refusal_message_names_address_reason_and_setting() -> None:

@@ -1,9 +1,13 @@
 """The dispatcher: claim due deliveries, send them concurrently, record the results.
 
-Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. Claims and writes
-are batched (one transaction for many rows); sends run concurrently under a global cap
-and a per-URL cap, so one slow receiver cannot starve the others. A commit that creates
-work wakes the loop at once; idle, it sleeps until the next due time or the slow poll.
+Flow per delivery: claim (lease) -> sign -> POST -> decide -> record. The database work
+runs in cycles: each records every attempt that finished since the last one and claims
+as many due rows as there is room for (on SQLite in one transaction, on PostgreSQL in
+two loops side by side). Claimed rows wait in a ready queue, so claims run ahead of the
+sends. Sends run concurrently under a global cap and a per-URL cap, so one slow
+receiver cannot starve the others. A commit that creates work wakes the claims
+at once, finishing deliveries wake them a quarter of the slots at a time; idle, the
+dispatcher sleeps until the next due time or the slow poll.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from typing import Any
 
 from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
@@ -29,6 +34,10 @@ from stagehook.store.secret_box import secret_box
 log = logging.getLogger(__name__)
 
 PURGE_SECONDS = 3600.0
+#: How long a finished attempt may wait for company before it is recorded.
+RECORD_WITHIN = 0.005
+#: While deliveries are in flight, how often to ask when the next waiting row is due.
+DUE_RECHECK = 0.5
 BACKOFF_START = 0.2
 BACKOFF_MAX = 10.0
 
@@ -44,12 +53,27 @@ class Dispatcher:
         self.settings = store.settings
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
         self.rng = random.Random()
+        # Claims wake on committed work and free slots, recording on finished attempts.
+        # SQLite does both in one transaction, so there they are one loop and one event.
         self._wake = asyncio.Event()
+        self._record_wake = self._wake if store.db.is_sqlite else asyncio.Event()
         self._stop = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._per_url: Counter[str] = Counter()
+        # Claimed rows wait in ``_ready`` for a free slot, so the next claim runs while
+        # the last one's rows are being sent: up to twice ``max_in_flight`` rows are held
+        # (leased), at most ``max_in_flight`` requests in flight, and per URL at most
+        # ``max_in_flight_per_url`` in flight (``_sending``) and twice that held.
+        self._ready: deque[Claimed] = deque()
+        self._sending: Counter[str] = Counter()
+        self._held: Counter[str] = Counter()
+        self._room = 2 * self.settings.max_in_flight
+        self._claim_per_url = 2 * self.settings.max_in_flight_per_url
         self._results: list[Recorded] = []
-        self._results_ready = asyncio.Event()
+        self._schedule = list(self.settings.retry_schedule)
+        # Finished attempts wake the loops in groups: a quarter of the slots at a time.
+        self._wake_after = max(1, self.settings.max_in_flight // 4)
+        self._record_timer: asyncio.TimerHandle | None = None
+        self._due_checked = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
 
@@ -62,6 +86,7 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._record_wake.set()
 
     # main loop ------------------------------------------------------------
     async def run(self) -> None:
@@ -70,64 +95,170 @@ class Dispatcher:
         self.sender = Sender(self.settings)
         self.store.db.add_wake_listener(self.wake)
         await asyncio.to_thread(workers.register, self.store, self.worker_id)
-        helpers = [
-            asyncio.create_task(self._writer(), name="stagehook-writer"),
-            asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping"),
-        ]
+        helpers = [asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping")]
         if not self.store.db.is_sqlite:
             helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
         try:
-            await self._claim_loop()
+            if self.store.db.is_sqlite:
+                await self._cycle_loop(self._wake, record=True, claim=True)
+            else:
+                await asyncio.gather(
+                    self._stopping_on_error(
+                        self._cycle_loop(self._record_wake, record=True, claim=False)
+                    ),
+                    self._stopping_on_error(self._cycle_loop(self._wake, record=False, claim=True)),
+                )
         finally:
             await self._shutdown(helpers)
 
-    async def _claim_loop(self) -> None:
+    async def _stopping_on_error(self, loop: Coroutine[Any, Any, None]) -> None:
+        """One of two loops: if it fails, the other stops too (and the error propagates)."""
+        try:
+            await loop
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _cycle_loop(self, wake: asyncio.Event, *, record: bool, claim: bool) -> None:
+        """Record what finished and/or claim what is due, one transaction per cycle.
+
+        A cycle starts as soon as the last one committed if enough finished or work was
+        committed meanwhile, so under load each transaction carries every result and
+        every free slot that accumulated while the previous one ran (group commit).
+
+        SQLite has one writer and an fsync per commit, so one loop does both in one
+        transaction. PostgreSQL runs transactions side by side: there one loop records
+        and another claims, and neither waits for the other's commit.
+        """
         backoff = BACKOFF_START
         while not self._stop.is_set():
-            self._wake.clear()
+            wake.clear()
+            results: list[Recorded] = []
+            if record:
+                if self._record_timer is not None:
+                    self._record_timer.cancel()
+                    self._record_timer = None
+                results, self._results = self._results, []
+            want = 0
+            if claim:
+                want = max(0, min(self._free(), self.settings.claim_batch))
+            if not results and want <= 0:
+                # nothing finished, or every slot is busy: deliveries wake the loop
+                await self._sleep(wake, self.settings.poll_interval)
+                continue
             try:
-                requested, got = await self._fill()
-                if requested and got == requested:
-                    continue  # a full batch: there is probably more due right now
-                if len(self._inflight) >= self.settings.max_in_flight:
-                    # every slot is busy; a finishing delivery wakes the loop
-                    timeout = self.settings.poll_interval
-                else:
-                    timeout = await self._idle_timeout(got)
-                backoff = BACKOFF_START
+                claimed = await asyncio.to_thread(self._exchange, results, want, dict(self._held))
             except Exception as exc:
-                # The database went away (restart, failover): keep going, back off.
-                log.warning("claim failed (%s); retrying in %.1fs", _first_line(exc), backoff)
-                timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                # The database went away (restart, failover): keep the results, back off.
+                # They wait in memory rather than being dropped, so an outage shorter
+                # than the lease causes no second delivery.
+                self._results = results + self._results
+                log.warning(
+                    "could not %s (%s); retrying in %.1fs",
+                    "record results and claim"
+                    if record and claim
+                    else ("record results" if record else "claim"),
+                    _first_line(exc),
+                    backoff,
+                )
+                await self._sleep(self._stop, backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_START
+            self._start(claimed)
+            free = self._free()
+            if claim and free > 0 and len(claimed) == want:
+                continue  # a full batch and room for more: probably more due right now
+            if wake.is_set():
+                continue  # deliveries finished, or work was committed, meanwhile
+            timeout = self.settings.poll_interval
+            if claim:
+                try:
+                    timeout = await self._wait_for(free, len(claimed))
+                except Exception as exc:  # the database went away between two cycles
+                    log.warning(
+                        "could not read when work is due (%s); retrying in %.1fs",
+                        _first_line(exc),
+                        backoff,
+                    )
+                    timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
+            await self._sleep(wake, timeout)
 
-    async def _fill(self) -> tuple[int, int]:
-        free = self.settings.max_in_flight - len(self._inflight)
-        if free <= 0:
-            return 0, 0
-        batch = min(free, self.settings.claim_batch)
-        claimed = await asyncio.to_thread(self._claim, batch, dict(self._per_url))
+    @staticmethod
+    async def _sleep(event: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=timeout)
+
+    def _free(self) -> int:
+        """How many more rows a claim may take."""
+        return self._room - len(self._inflight) - len(self._ready)
+
+    def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
-            self._per_url[item.url] += 1
-            self._inflight[item.id] = asyncio.create_task(self._deliver(item))
-        return batch, len(claimed)
+            self._held[item.url] += 1
+            self._ready.append(item)
+        self._pump()
 
-    def _claim(self, batch: int, busy: dict[str, int]) -> list[Claimed]:
+    def _pump(self) -> None:
+        """Start ready rows while slots are free, skipping URLs at their cap."""
+        if self._stop.is_set():
+            return  # shutting down: what is not sent yet is released with our leases
+        waiting: list[Claimed] = []
+        while self._ready and len(self._inflight) < self.settings.max_in_flight:
+            item = self._ready.popleft()
+            if self._sending[item.url] >= self.settings.max_in_flight_per_url:
+                waiting.append(item)
+                continue
+            self._sending[item.url] += 1
+            self._inflight[item.id] = asyncio.create_task(self._deliver(item))
+        self._ready.extendleft(reversed(waiting))
+
+    def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
+        """One write transaction: record ``results``, then lease up to ``want`` due rows."""
         with self.store.db.write(urgent=True) as conn:
+            now = self.store.clock.now()
+            if results:
+                record.record_attempts(
+                    conn,
+                    self.worker_id,
+                    results,
+                    now=now,
+                    failure_threshold=self.settings.circuit_failure_threshold,
+                    probe_interval=self.settings.circuit_probe_interval,
+                    disable_after=self.settings.disable_after_failing_seconds,
+                )
+                if any(r.status == DeliveryStatus.RETRYING for r in results):
+                    self.store.db.notify(conn)
+            if want <= 0:
+                return []
             claimed = claim.claim_due(
                 conn,
                 self.worker_id,
-                now=self.store.clock.now(),
+                now=now,
                 lease_seconds=self.settings.lease_seconds,
-                limit=batch,
-                per_url=self.settings.max_in_flight_per_url,
+                limit=want,
+                per_url=self._claim_per_url,
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
         # Secrets are stored encrypted; they exist in clear only in memory, to sign.
         box = secret_box(self.settings)
         return [replace(c, secrets=tuple(box.open(s) for s in c.secrets)) for c in claimed]
+
+    async def _wait_for(self, free: int, claimed: int) -> float:
+        """How long the loop may sleep when nothing woke it.
+
+        Idle, until the next row is due. With deliveries in flight their completions
+        wake the loop; the due time is asked again at most every DUE_RECHECK, so a retry
+        that comes due while every request in flight is slow is not missed.
+        """
+        if free <= 0:
+            return self.settings.poll_interval  # every slot busy: completions wake us
+        since = asyncio.get_running_loop().time() - self._due_checked
+        if self._inflight and since < DUE_RECHECK:
+            return DUE_RECHECK - since
+        self._due_checked += since
+        return await self._idle_timeout(claimed)
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
@@ -152,10 +283,17 @@ class Dispatcher:
             self._record(item, result, headers, started_at)
         finally:
             self._inflight.pop(item.id, None)
-            self._per_url[item.url] -= 1
-            if self._per_url[item.url] <= 0:
-                del self._per_url[item.url]
-            if len(self._inflight) <= self.settings.max_in_flight // 2:
+            for count in (self._sending, self._held):
+                count[item.url] -= 1
+                if count[item.url] <= 0:
+                    del count[item.url]
+            self._pump()
+            idle = not self._inflight
+            if len(self._results) >= self._wake_after or idle:
+                self._record_wake.set()
+            elif self._results and self._record_timer is None and self._loop is not None:
+                self._record_timer = self._loop.call_later(RECORD_WITHIN, self._record_wake.set)
+            if self._free() >= self._wake_after or idle:
                 self._wake.set()
 
     def _record(
@@ -170,7 +308,7 @@ class Dispatcher:
             result,
             attempts_made=item.attempts + 1,
             retry_base=item.retry_base,
-            schedule=list(self.settings.retry_schedule),
+            schedule=self._schedule,
             jitter=self.settings.retry_jitter,
             now=now,
             rng=self.rng,
@@ -198,33 +336,24 @@ class Dispatcher:
                 disable_reason=decision.disable_reason,
             )
         )
-        self._results_ready.set()
 
     # background helpers ---------------------------------------------------
-    async def _writer(self) -> None:
-        """Write finished attempts in batches: one transaction for many results."""
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            await self._flush(deadline=None)
+    async def _flush(self, deadline: float) -> None:
+        """On shutdown: record what has finished, trying again until ``deadline``.
 
-    async def _flush(self, deadline: float | None) -> None:
-        """Write what has finished; while the database is away, keep it and try again.
-
-        Results wait in memory rather than being dropped, so an outage shorter than the
-        lease causes no second delivery. Past ``deadline`` (shutdown) we give up and the
-        leases expire, which sends those events again: at-least-once, never lost.
+        Past it we give up and the leases expire, which sends those events again:
+        at-least-once, never lost.
         """
         loop = asyncio.get_running_loop()
         backoff = BACKOFF_START
         while self._results:
             batch, self._results = self._results, []
             try:
-                await asyncio.to_thread(self._write, batch)
+                await asyncio.to_thread(self._exchange, batch, 0, {})
                 backoff = BACKOFF_START
             except Exception as exc:
                 self._results = batch + self._results
-                if deadline is not None and loop.time() + backoff > deadline:
+                if loop.time() + backoff > deadline:
                     log.error("gave up recording %d results: %s", len(batch), _first_line(exc))
                     return
                 log.warning(
@@ -235,20 +364,6 @@ class Dispatcher:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
-
-    def _write(self, batch: list[Recorded]) -> None:
-        with self.store.db.write(urgent=True) as conn:
-            record.record_attempts(
-                conn,
-                self.worker_id,
-                batch,
-                now=self.store.clock.now(),
-                failure_threshold=self.settings.circuit_failure_threshold,
-                probe_interval=self.settings.circuit_probe_interval,
-                disable_after=self.settings.disable_after_failing_seconds,
-            )
-            if any(r.status == DeliveryStatus.RETRYING for r in batch):
-                self.store.db.notify(conn)
 
     async def _housekeeping(self) -> None:
         beat = self.settings.heartbeat_seconds

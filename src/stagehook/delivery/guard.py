@@ -50,20 +50,26 @@ class GuardedResolver(AbstractResolver):
             await self._inner.close()
 
 
-def make_connector(
-    guard: TargetGuard, *, source_address: str | None, limit: int, limit_per_host: int
-) -> aiohttp.TCPConnector:
-    """A connector that only reaches vetted addresses and leaves from the egress address.
+def egress_family(
+    source_address: str | None,
+) -> tuple[socket.AddressFamily, tuple[str, int] | None]:
+    """The address family and local address of connections leaving from ``source_address``.
 
     Binding to an IPv4 source address can only reach IPv4 targets (and vice versa), so the
     address family follows the source address instead of failing per connection.
     """
-    family = socket.AF_UNSPEC
-    local_addr: tuple[str, int] | None = None
-    if source_address:
-        source = ipaddress.ip_address(source_address)
-        family = socket.AF_INET if source.version == 4 else socket.AF_INET6
-        local_addr = (str(source), 0)
+    if not source_address:
+        return socket.AF_UNSPEC, None
+    source = ipaddress.ip_address(source_address)
+    family = socket.AF_INET if source.version == 4 else socket.AF_INET6
+    return family, (str(source), 0)
+
+
+def make_connector(
+    guard: TargetGuard, *, source_address: str | None, limit: int, limit_per_host: int
+) -> aiohttp.TCPConnector:
+    """An aiohttp connector reaching only vetted addresses, leaving from the egress address."""
+    family, local_addr = egress_family(source_address)
     return aiohttp.TCPConnector(
         resolver=GuardedResolver(guard),
         local_addr=local_addr,

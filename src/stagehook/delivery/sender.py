@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import aiohttp
@@ -16,11 +17,13 @@ from yarl import URL
 
 from stagehook import __version__
 from stagehook.config import Settings
-from stagehook.delivery.guard import GuardedResolver, make_connector
+from stagehook.delivery import http1
+from stagehook.delivery.guard import GuardedResolver
+from stagehook.delivery.http1 import Http1Client
 from stagehook.delivery.outcome import AttemptResult
 from stagehook.delivery.retry import parse_retry_after
 from stagehook.delivery.signing import build_headers
-from stagehook.webhook_targets import TargetGuard, TargetRefused, parse_ip_host, vet_url_target
+from stagehook.webhook_targets import TargetGuard, TargetRefused, VettedUrls, parse_ip_host
 
 READ_LIMIT = 64 * 1024
 KEEP_LIMIT = 4 * 1024
@@ -39,32 +42,46 @@ def _refusal(exc: BaseException) -> TargetRefused | None:
 
 
 class Sender:
-    """Owns one aiohttp session; create inside a running event loop, close when done."""
+    """Sends deliveries; create inside a running event loop, close when done.
+
+    Directly, requests go through :class:`Http1Client` (kept-alive connections, every new
+    connection through the guarded resolver). Through an egress proxy they go through
+    aiohttp, which speaks to proxies; targets are then vetted and pinned before each
+    request (see ``_pin_for_proxy``).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.guard = TargetGuard(settings.allowed_target_networks)
-        self.timeout = aiohttp.ClientTimeout(
-            total=settings.request_timeout, sock_connect=settings.connect_timeout
-        )
+        self._vetted = VettedUrls(self.guard)
+        self._resolver = GuardedResolver(self.guard)
+        self.session: aiohttp.ClientSession | None = None
+        self.client: Http1Client | None = None
         if settings.egress_proxy:
-            # The proxy is ours and may sit on a private address; targets are vetted
-            # before each request instead (see ``_vet_through_proxy``).
-            connector = aiohttp.TCPConnector(limit=settings.max_in_flight)
+            # The proxy is ours and may sit on a private address.
+            self.session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=settings.max_in_flight),
+                timeout=aiohttp.ClientTimeout(
+                    total=settings.request_timeout, sock_connect=settings.connect_timeout
+                ),
+                auto_decompress=False,
+            )
         else:
-            connector = make_connector(
+            # No per-host cap: the dispatcher caps requests per *URL* when it claims, and
+            # several URLs on one host (paths of one receiver) may each have their share.
+            self.client = Http1Client(
                 self.guard,
                 source_address=settings.egress_source_address,
-                limit=settings.max_in_flight,
-                limit_per_host=settings.max_in_flight_per_url,
+                connect_timeout=settings.connect_timeout,
+                read_limit=READ_LIMIT,
+                max_idle=settings.max_in_flight,
             )
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=self.timeout, auto_decompress=False
-        )
-        self._resolver = GuardedResolver(self.guard)
 
     async def close(self) -> None:
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
+        if self.client is not None:
+            await self.client.close()
         await self._resolver.close()
 
     def headers(
@@ -98,44 +115,50 @@ class Sender:
         def took() -> float:
             return (time.perf_counter() - started) * 1000
 
+        answer_headers: Mapping[str, str]
         try:
-            vet_url_target(url, self.guard)
-            target: str | URL = url
-            tls_name: str | None = None
-            if self.settings.egress_proxy:
-                target, headers, tls_name = await self._pin_for_proxy(url, headers)
-            async with self.session.post(
-                target,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                proxy=self.settings.egress_proxy,
-                server_hostname=tls_name,
-            ) as response:
-                excerpt = await self._excerpt(response)
-                retry_after = parse_retry_after(
-                    response.headers.get("retry-after"), datetime.now(UTC)
-                )
-                ok = 200 <= response.status < 300
-                error = None if ok else f"receiver answered HTTP {response.status}"
-                if 300 <= response.status < 400:
-                    location = response.headers.get("location", "")
-                    error = f"redirects are not followed (HTTP {response.status} to {location})"
-                return AttemptResult(
-                    status_code=response.status,
-                    duration_ms=took(),
-                    error_class=None if ok else "http_status",
-                    error=error,
-                    response_excerpt=excerpt,
-                    retry_after=retry_after,
-                )
+            self._vetted.check(url)
+            if self.client is not None:
+                async with asyncio.timeout(self.settings.request_timeout):
+                    answer = await self.client.post(url, headers, body)
+                status, answer_headers, excerpt = answer.status, answer.headers, answer.body
+            else:
+                status, answer_headers, excerpt = await self._send_through_proxy(url, headers, body)
         except Exception as exc:  # every failure is a recorded attempt, never a crash
             refused = _refusal(exc)
             if refused is not None:
                 return AttemptResult(None, took(), "ssrf_refused", str(refused))
             return AttemptResult(None, took(), _error_class(exc), _message(exc))
+        ok = 200 <= status < 300
+        error = None if ok else f"receiver answered HTTP {status}"
+        if 300 <= status < 400:
+            location = answer_headers.get("location", "")
+            error = f"redirects are not followed (HTTP {status} to {location})"
+        return AttemptResult(
+            status_code=status,
+            duration_ms=took(),
+            error_class=None if ok else "http_status",
+            error=error,
+            response_excerpt=excerpt[:KEEP_LIMIT].decode("utf-8", errors="replace"),
+            retry_after=parse_retry_after(answer_headers.get("retry-after"), datetime.now(UTC)),
+        )
 
-    async def _excerpt(self, response: aiohttp.ClientResponse) -> str:
+    async def _send_through_proxy(
+        self, url: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        assert self.session is not None
+        target, headers, tls_name = await self._pin_for_proxy(url, headers)
+        async with self.session.post(
+            target,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            proxy=self.settings.egress_proxy,
+            server_hostname=tls_name,
+        ) as response:
+            return response.status, response.headers, await self._read(response)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         chunks: list[bytes] = []
         size = 0
         try:
@@ -146,19 +169,19 @@ class Sender:
                     break
         except (TimeoutError, aiohttp.ClientError):
             pass
-        return b"".join(chunks)[:KEEP_LIMIT].decode("utf-8", errors="replace")
+        return b"".join(chunks)[:READ_LIMIT]
 
 
 def _error_class(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+    if isinstance(exc, aiohttp.ClientConnectorDNSError | http1.DnsError):
         return "dns"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | http1.ConnectError):
         return "connect"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
         return "connection_reset"
-    if isinstance(exc, aiohttp.ClientError):
+    if isinstance(exc, aiohttp.ClientError | http1.ProtocolError):
         return "http_protocol"
     return type(exc).__name__
 

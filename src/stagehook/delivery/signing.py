@@ -6,6 +6,7 @@ HMAC, so what we send is by construction what its ``Webhook.verify`` accepts.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,12 @@ def _utc(timestamp: datetime) -> datetime:
     return timestamp.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    """One ``Webhook`` per secret: it decodes the key once, not on every delivery."""
+    return Webhook(secret)
+
+
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: bytes) -> str:
     """One ``v1,<sig>`` per secret: during a rotation receivers on either secret verify."""
     if not secrets:
@@ -28,7 +35,7 @@ def signature_header(secrets: Sequence[str], msg_id: str, timestamp: datetime, b
     moment = _utc(timestamp)
     data = body.decode("utf-8")
     unique = dict.fromkeys(secrets)
-    return " ".join(Webhook(secret).sign(msg_id, moment, data) for secret in unique)
+    return " ".join(_signer(secret).sign(msg_id, moment, data) for secret in unique)
 
 
 def build_headers(

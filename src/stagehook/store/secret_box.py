@@ -56,14 +56,25 @@ def write_key_file(path: Path, keys: list[bytes]) -> None:
     os.replace(tmp, path)
 
 
+#: Decrypted secrets remembered per box (the dispatcher opens one per delivery it sends).
+OPENED_LIMIT = 1024
+
+
 class SecretBox:
-    """Encrypts and decrypts secrets; re-reads a key file that changed (``rekey``)."""
+    """Encrypts and decrypts secrets; re-reads a key file that changed (``rekey``).
+
+    Opening is remembered per stored value (a Fernet token decrypts to one plaintext
+    under any key that can read it), so signing a delivery costs a dictionary lookup
+    instead of an AES decrypt and an HMAC check. The memory is bounded and forgotten
+    whenever the keys are re-read.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._configured = settings.secret_key
         self._path = Path(settings.data_dir) / KEY_FILE
         self._stamp: float | None = None
         self._fernet = MultiFernet([Fernet(k) for k in self._load()])
+        self._opened: dict[str, str] = {}
 
     def _load(self) -> list[bytes]:
         if self._configured:
@@ -83,6 +94,7 @@ class SecretBox:
     def _current(self) -> MultiFernet:
         if self._stamp is not None and self._path.stat().st_mtime != self._stamp:
             self._fernet = MultiFernet([Fernet(k) for k in self._load()])
+            self._opened.clear()
         return self._fernet
 
     def seal(self, secret: str) -> str:
@@ -91,14 +103,22 @@ class SecretBox:
     def open(self, stored: str) -> str:
         if not stored.startswith(PREFIX):
             return stored  # written before encryption at rest; encrypted at start-up
+        fernet = self._current()  # first: a changed key file forgets what was opened
+        known = self._opened.get(stored)
+        if known is not None:
+            return known
         try:
-            return self._current().decrypt(stored[len(PREFIX) :].encode()).decode()
+            secret = fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken as exc:
             raise SecretKeyMismatch(
                 "a webhook signing secret cannot be decrypted with the configured secret "
                 "key; start with the key it was encrypted under (STAGEHOOK_SECRET_KEY or "
                 "the data directory's secret-key file)"
             ) from exc
+        if len(self._opened) >= OPENED_LIMIT:
+            self._opened.clear()
+        self._opened[stored] = secret
+        return secret
 
     def reseal(self, stored: str) -> str:
         """``stored`` encrypted under the first key (plaintext rows get encrypted)."""

@@ -3,5 +3,6 @@
 Every statement on those tables lives in this package (``delivery/`` holds no SQL):
 ``write`` (events and deliveries, with the transition), ``claim`` (leases),
 ``record`` (attempt results), ``health`` (circuits, failing webhooks), ``workers``
-(heartbeats), ``retention`` and ``log`` (the delivery log users read and act on).
+(heartbeats), ``retention`` and ``log`` (the delivery log users read and act on);
+``driver`` runs the dispatcher's hand-written statements on the database driver.
 """

@@ -15,40 +15,72 @@ fresh table of 5,000 due rows; the two steps take a few milliseconds).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, update
 
+from stagehook.store.outbox import driver
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, due_condition
-from stagehook.store.tables import deliveries, endpoints, events, webhooks
+from stagehook.store.tables import deliveries, endpoints
 
-_CANDIDATES = """
+_DUE = due_condition("d.status")
+
+_CANDIDATES = f"""
 SELECT id, url, rn FROM (
   SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
-    WHERE {due} AND d.next_attempt_at <= :now
+    WHERE {_DUE} AND d.next_attempt_at <= :now
       AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
       AND d.url NOT IN (
         SELECT e.url FROM endpoints e
         WHERE e.circuit_open AND (e.probe_after IS NULL OR e.probe_after > :now)
       )
-      {not_saturated}
+      {{not_saturated}}
     ORDER BY d.next_attempt_at LIMIT :scan
   ) c
 ) ranked WHERE rn <= :per_url
 """
+#: The candidate scan, without and with URLs whose per-URL cap is already reached.
+_PICK = _CANDIDATES.format(not_saturated="")
+_PICK_UNSATURATED = _CANDIDATES.format(not_saturated="AND NOT (d.url IN_LIST(saturated))")
 
-_CLAIM = """
+# Lock and lease the candidates that are still due (another worker may have won them).
+_LEASE = f"""
 UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
 WHERE id IN (
-  SELECT id FROM deliveries
-  WHERE id IN :ids AND {due}
+  SELECT id FROM deliveries d
+  WHERE id IN_LIST(ids) AND {_DUE}
     AND (lease_expires_at IS NULL OR lease_expires_at < :now)
   ORDER BY next_attempt_at LIMIT :n
-  {lock}
+  {{lock}}
 )
-RETURNING id
+RETURNING id, event_uid, event_type, webhook_id, url, attempts, retry_base, next_attempt_at
 """
+
+# What sending needs, per leased row: the event's bytes, the webhook's secrets and state.
+_DETAILS = """
+SELECT d.id, d.event_uid, d.event_type, d.webhook_id, d.url, d.attempts, d.retry_base,
+       ev.body, ev.created_at, w.secret, w.previous_secret, w.previous_secret_expires_at,
+       w.enabled, w.deleted_at, e.circuit_open
+FROM {leased} d
+JOIN events ev ON ev.uid = d.event_uid
+JOIN webhooks w ON w.webhook_id = d.webhook_id
+LEFT JOIN endpoints e ON e.url = d.url
+{where}
+ORDER BY d.next_attempt_at, d.id
+"""
+
+#: SQLite: lease, then read the leased rows' details (its RETURNING cannot join).
+_SQLITE_LEASE = _LEASE.format(lock="")
+_SQLITE_DETAILS = _DETAILS.format(leased="deliveries", where="WHERE d.id IN_LIST(ids)")
+#: PostgreSQL: one statement, row locks skipping rows another worker is leasing.
+_PG_LEASE_WITH_DETAILS = (
+    "WITH leased AS ("
+    + _LEASE.format(lock="FOR UPDATE SKIP LOCKED")
+    + ")"
+    + _DETAILS.format(leased="leased", where="")
+)
 
 
 def claim_due(
@@ -71,61 +103,32 @@ def claim_due(
     a URL is the probe and the rest are released again. Rows whose webhook is disabled or
     deleted are failed here, in the same transaction, and never returned.
     """
-    is_pg = conn.dialect.name == "postgresql"
     busy = busy or {}
     saturated = [url for url, n in busy.items() if n >= per_url]
-    pick = text(
-        _CANDIDATES.format(
-            due=due_condition("d.status"),
-            not_saturated="AND d.url NOT IN :saturated" if saturated else "",
-        )
-    )
-    params: dict[str, object] = {"now": now, "scan": limit * 4, "per_url": per_url}
+    params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
     if saturated:
-        pick = pick.bindparams(bindparam("saturated", expanding=True))
-        params["saturated"] = list(saturated)
+        params["saturated"] = driver.as_list(conn, saturated)
     candidates = [
-        row.id for row in conn.execute(pick, params) if row.rn <= per_url - busy.get(row.url, 0)
+        row.id
+        for row in driver.run(conn, _PICK_UNSATURATED if saturated else _PICK, params)
+        if row.rn <= per_url - busy.get(row.url, 0)
     ]
     if not candidates:
         return []
-    statement = text(
-        _CLAIM.format(due=due_condition(), lock="FOR UPDATE SKIP LOCKED" if is_pg else "")
-    ).bindparams(bindparam("ids", expanding=True))
     params = {
         "worker": worker,
         "lease_until": now + lease_seconds,
         "now": now,
         "n": limit,
-        "ids": candidates,
+        "ids": driver.as_list(conn, candidates),
     }
-    ids = [row.id for row in conn.execute(statement, params)]
-    if not ids:
-        return []
-    rows = conn.execute(
-        select(
-            deliveries.c.id,
-            deliveries.c.event_uid,
-            deliveries.c.event_type,
-            deliveries.c.webhook_id,
-            deliveries.c.url,
-            deliveries.c.attempts,
-            deliveries.c.retry_base,
-            events.c.body,
-            events.c.created_at,
-            webhooks.c.secret,
-            webhooks.c.previous_secret,
-            webhooks.c.previous_secret_expires_at,
-            webhooks.c.enabled,
-            webhooks.c.deleted_at,
-            endpoints.c.circuit_open,
-        )
-        .join(events, events.c.uid == deliveries.c.event_uid)
-        .join(webhooks, webhooks.c.webhook_id == deliveries.c.webhook_id)
-        .outerjoin(endpoints, endpoints.c.url == deliveries.c.url)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-    ).all()
+    if driver.is_postgresql(conn):
+        rows = driver.run(conn, _PG_LEASE_WITH_DETAILS, params).all()
+    else:
+        ids = [row.id for row in driver.run(conn, _SQLITE_LEASE, params)]
+        if not ids:
+            return []
+        rows = driver.run(conn, _SQLITE_DETAILS, {"ids": driver.as_list(conn, ids)}).all()
     claimed: list[Claimed] = []
     probing: set[str] = set()
     released: list[int] = []
@@ -197,14 +200,14 @@ def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float)
 
 
 # The status condition is spelled as the partial index's (see ``due_condition``).
-_NEXT_DUE = """
+_NEXT_DUE = f"""
 SELECT MIN(CASE WHEN e.circuit_open AND e.probe_after > s.at THEN e.probe_after ELSE s.at END)
 FROM (
   SELECT d.url,
          CASE WHEN d.lease_expires_at >= :now AND d.lease_expires_at > d.next_attempt_at
               THEN d.lease_expires_at ELSE d.next_attempt_at END AS at
   FROM deliveries d
-  WHERE {due}
+  WHERE {_DUE}
   ORDER BY d.next_attempt_at LIMIT 500
 ) s LEFT JOIN endpoints e ON e.url = s.url
 """
@@ -216,7 +219,5 @@ def next_due(conn: Connection, now: float) -> float | None:
     Leased rows count from their lease's end and rows behind an open circuit from the
     next probe, so a dispatcher never spins on work it cannot take.
     """
-    value = conn.execute(
-        text(_NEXT_DUE.format(due=due_condition("d.status"))), {"now": now}
-    ).scalar()
+    value = driver.run(conn, _NEXT_DUE, {"now": now}).scalar()
     return float(value) if value is not None else None

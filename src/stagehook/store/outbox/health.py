@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from stagehook.store.outbox import driver
 from stagehook.store.outbox.records import Recorded
 from stagehook.store.tables import endpoints, webhooks
 
@@ -23,6 +24,21 @@ def ensure_endpoint(conn: Connection, url: str) -> None:
         .values(url=url, consecutive_failures=0, circuit_open=False)
         .on_conflict_do_nothing(index_elements=["url"])
     )
+
+
+# A URL whose batch ended in a success: healthy, circuit closed (the common case, so
+# one statement for all such URLs of a batch, created on first sight).
+_HEALTHY = """
+INSERT INTO endpoints (url, consecutive_failures, circuit_open, probe_after, last_success_at)
+VALUES (:url, 0, false, NULL, :now)
+ON CONFLICT (url) DO UPDATE SET consecutive_failures = 0, circuit_open = false,
+    probe_after = NULL, last_success_at = excluded.last_success_at
+"""
+
+# A webhook whose batch ended in a success is not failing (written only if it was).
+_NOT_FAILING = """
+UPDATE webhooks SET failing_since = NULL WHERE webhook_id = :id AND failing_since IS NOT NULL
+"""
 
 
 def record_health(
@@ -39,7 +55,13 @@ def record_health(
     for r in results:
         by_url.setdefault(r.url, []).append(r)
         by_hook.setdefault(r.webhook_id, []).append(r)
+    # Sorted, so two workers writing the same rows never wait on each other crosswise.
+    healthy = [{"url": url, "now": now} for url in sorted(by_url) if by_url[url][-1].success]
+    if healthy:
+        driver.run(conn, _HEALTHY, healthy)
     for url, rows in by_url.items():
+        if rows[-1].success:
+            continue
         ensure_endpoint(conn, url)
         last_success = max((i for i, r in enumerate(rows) if r.success), default=-1)
         failures_after = len(rows) - last_success - 1
@@ -65,18 +87,22 @@ def record_health(
                 )
                 .values(circuit_open=True, probe_after=now + probe_interval)
             )
+    recovered = [{"id": hook} for hook in sorted(by_hook) if by_hook[hook][-1].success]
+    if recovered:
+        driver.run(conn, _NOT_FAILING, recovered)
     for webhook_id, rows in by_hook.items():
-        _record_webhook(conn, webhook_id, rows, now, disable_after)
+        if not rows[-1].success:
+            _record_webhook(conn, webhook_id, rows, now, disable_after)
 
 
 def _record_webhook(
     conn: Connection, webhook_id: str, rows: Sequence[Recorded], now: float, disable_after: float
 ) -> None:
-    """A webhook failing without a break for ``disable_after`` seconds, or gone, is disabled."""
+    """A webhook whose batch ended in a failure: failing since now, unless it already was.
+
+    Failing without a break for ``disable_after`` seconds, or gone, disables it.
+    """
     this = webhooks.c.webhook_id == webhook_id
-    if rows[-1].success:
-        conn.execute(update(webhooks).where(this).values(failing_since=None))
-        return
     conn.execute(
         update(webhooks).where(this, webhooks.c.failing_since.is_(None)).values(failing_since=now)
     )
