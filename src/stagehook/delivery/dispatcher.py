@@ -18,7 +18,7 @@ import logging
 import random
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -403,15 +403,3 @@ class Dispatcher:
             log.exception("could not release leases on shutdown; they expire by themselves")
         if self.sender is not None:
             await self.sender.close()
-
-
-@contextlib.asynccontextmanager
-async def embedded(store: Store) -> AsyncIterator[None]:
-    """Run a dispatcher beside the API for the app's lifetime (``stagehook serve``)."""
-    dispatcher = Dispatcher(store)
-    task = asyncio.create_task(dispatcher.run(), name="stagehook-dispatcher")
-    try:
-        yield
-    finally:
-        dispatcher.stop()
-        await task
