@@ -26,7 +26,6 @@ import asyncio
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -58,22 +57,29 @@ POLL_INTERVAL = 1.0
 
 
 class CommitClock:
-    """A wake listener that notes when *our* submit committed (not the worker's writes)."""
+    """A wake listener that notes when *our* submit committed.
+
+    The listener runs on whichever thread committed (SQLite: the group-commit writer
+    thread), so it listens while our submit is under way: only transactions that wrote
+    events wake listeners, and the dispatcher writes none.
+    """
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self.active = False
         self.at = 0.0
 
     def __call__(self) -> None:
-        if getattr(self._local, "active", False):
+        if self.active:
             self.at = time.monotonic()
 
     def submit(self, store: Store, project: Project, task_uuid: str) -> tuple[str, float]:
-        self._local.active = True
+        self.at = 0.0
+        self.active = True
         try:
             uids = submit(store, project, task_uuid)
         finally:
-            self._local.active = False
+            self.active = False
+        assert self.at, "the submit's commit woke no listener"
         return uids[0], self.at
 
 
