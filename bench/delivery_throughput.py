@@ -196,7 +196,7 @@ def interleaved_events(store: Store, made: list[Project], events: int, chunk: in
 
     One project after the other would queue all of URL 0's deliveries before URL 1's,
     and the claim, which takes the earliest due rows, would then send to one URL at a
-    time: at most ``max_in_flight_per_url`` (8) in flight instead of 64.
+    time: at most ``max_in_flight_per_url`` (8 then) in flight instead of 64.
     """
     for start in range(0, events, chunk):
         with store.db.write() as conn:
