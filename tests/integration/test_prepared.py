@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.store.db import Database
@@ -102,3 +102,19 @@ def test_a_pipeline_sends_reads_and_writes_in_flights_and_keeps_errors_typed(
         _EVENT.run(conn, _event("p1"))  # a duplicate: the whole transaction goes
     with db.read() as conn:
         assert _BODY.first(conn, {"uid": "p4"}) is None
+
+
+def test_cursor_listeners_see_prepared_statements(db: Database) -> None:
+    """Tracing and the query-plan test listen on ``before_cursor_execute``."""
+    seen: list[str] = []
+
+    def listen(_c: object, _cur: object, sql: str, *_: object) -> None:
+        seen.append(sql)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        with db.read() as conn:
+            _BODY.first(conn, {"uid": "x"})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert any("FROM events" in sql for sql in seen)

@@ -105,7 +105,7 @@ class Prepared:
         """Run the statement; its rows are read when asked for (``Rows``). Inside
         ``pipeline`` on PostgreSQL the statement is only queued until then."""
         plan = self._plan(conn)
-        cursor = _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values)))
+        cursor = _run(conn, plan, plan.params(values), many=False)
         return Rows(plan, cursor, conn.dialect)
 
     def rows(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -118,7 +118,7 @@ class Prepared:
     def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
         """A write (its outcome is not waited for inside ``pipeline``)."""
         plan = self._plan(conn)
-        _run(conn, plan, lambda c: c.execute(plan.sql, plan.params(values))).close()
+        _run(conn, plan, plan.params(values), many=False).close()
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """The same write once per row, in one driver call."""
@@ -129,7 +129,7 @@ class Prepared:
             return
         plan = self._plan(conn)
         params = [plan.params(r) for r in rows]
-        _run(conn, plan, lambda c: c.executemany(plan.sql, params)).close()
+        _run(conn, plan, params, many=True).close()
 
 
 class Rows:
@@ -176,12 +176,19 @@ def pipeline(conn: Connection) -> Iterator[None]:
         ) from exc
 
 
-def _run(conn: Connection, plan: _Plan, call: Callable[[Any], Any]) -> Any:
+def _run(conn: Connection, plan: _Plan, params: Any, *, many: bool) -> Any:
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
+    if conn._has_events or conn.engine._has_events:
+        # ``before_cursor_execute`` listeners (tracing, the query-plan test) see these
+        # statements as SQLAlchemy's own; with none registered this costs one check.
+        conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, params, None, many)
     try:
-        call(cursor)
+        if many:
+            cursor.executemany(plan.sql, params)
+        else:
+            cursor.execute(plan.sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:
         cursor.close()
         raise DBAPIError.instance(
