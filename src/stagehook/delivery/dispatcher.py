@@ -66,8 +66,6 @@ class Dispatcher:
         self._ready: deque[Claimed] = deque()
         self._sending: Counter[str] = Counter()
         self._held: Counter[str] = Counter()
-        self._room = 2 * self.settings.max_in_flight
-        self._claim_per_url = 2 * self.settings.max_in_flight_per_url
         self._results: list[Recorded] = []
         self._schedule = list(self.settings.retry_schedule)
         # Finished attempts wake the loops in groups: a quarter of the slots at a time.
@@ -191,7 +189,8 @@ class Dispatcher:
 
     def _free(self) -> int:
         """How many more rows a claim may take."""
-        return self._room - len(self._inflight) - len(self._ready)
+        # read live: the caps are settings a running dispatcher follows
+        return 2 * self.settings.max_in_flight - len(self._inflight) - len(self._ready)
 
     def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
@@ -237,7 +236,7 @@ class Dispatcher:
                 now=now,
                 lease_seconds=self.settings.lease_seconds,
                 limit=want,
-                per_url=self._claim_per_url,
+                per_url=2 * self.settings.max_in_flight_per_url,
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
