@@ -11,6 +11,8 @@ from sqlalchemy import event, func, select
 from stagehook.store import task_counts
 from stagehook.store.context import Store
 from stagehook.store.tables import tasks
+from stagehook.workflow.graph import route
+from stagehook.workflow.stages import Workflow
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.web import WebClient
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW, ROUTER, router_workflow
@@ -47,12 +49,16 @@ def check(api: Api, store: Store, project_hash: str) -> dict[str, dict[str, int]
 
 
 def test_counts_follow_every_transition(api: Api, store: Store) -> None:
-    dataset_hash, _ = api.dataset_with_units(12)
-    project_hash = api.create_project("counts", [dataset_hash], workflow=router_workflow((50, 50)))[
-        "project_hash"
-    ]
-    assert check(api, store, project_hash) == {ANNOTATE: {"NEW": 12}}
+    dataset_hash, _ = api.dataset_with_units(24)
+    flow = router_workflow((50, 50))
+    project_hash = api.create_project("counts", [dataset_hash], workflow=flow)["project_hash"]
+    assert check(api, store, project_hash) == {ANNOTATE: {"NEW": 24}}
     uuids = [t["task_uuid"] for t in api.tasks(project_hash)]
+    # The router's branch is a pure function of the task's uuid (workflow/graph.route):
+    # put one task bound for Review into the bulk submit, whatever uuids this run drew.
+    graph = Workflow.model_validate(flow)
+    bound = {u: route(graph, ROUTER, u) for u in uuids[3:]}
+    uuids[3:] = sorted(uuids[3:], key=lambda u: bound[u] != REVIEW)
 
     def act(stage: str, action: str, chosen: list[str]) -> None:
         api.act(project_hash, stage, [{"task_uuid": t, "action": action} for t in chosen])
@@ -69,7 +75,7 @@ def test_counts_follow_every_transition(api: Api, store: Store) -> None:
     if len(at_review) > 1:
         act(REVIEW, "APPROVE", at_review[1:])
     truth = check(api, store, project_hash)
-    assert sum(n for by_status in truth.values() for n in by_status.values()) == 12
+    assert sum(n for by_status in truth.values() for n in by_status.values()) == 24
     assert COMPLETE in truth
 
 
