@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
-from stagehook.api.deps import CurrentUser, Cursor, Limit, ProjectAdminRole, ProjectRole, StoreDep
+from stagehook.api.deps import (
+    CurrentUser,
+    Cursor,
+    Limit,
+    ProjectAdminRole,
+    ProjectRole,
+    StoreDep,
+    current_principal,
+    get_store,
+    project_role,
+)
+from stagehook.api.direct import Declined, DirectRoute, json_body_sent
 from stagehook.api.errors import error_responses
 from stagehook.api.openapi import DocumentedRoute
 from stagehook.api.public import (
@@ -19,6 +31,8 @@ from stagehook.api.public import (
 from stagehook.api.schemas import ActionsIn, LabelRowPut, MoveIn
 from stagehook.api.shaped_json import json_page
 from stagehook.store import labels, tasks
+from stagehook.store.access import Principal, Role
+from stagehook.store.context import Store
 from stagehook.workflow.stages import TaskStatus
 from stagehook.workflow.task_machine import ActionRequest
 
@@ -83,11 +97,54 @@ async def stage_actions(
     user: CurrentUser,
     role: ProjectRole,
 ) -> dict[str, Any]:
-    # async: the request waits for its (group) commit without a worker thread of its own
+    # async: the request waits for its (group) commit without a worker thread of its own.
+    # Most calls are answered by ``stage_actions_direct`` below, the same steps without
+    # FastAPI's per-request machinery; this one answers what that one declines.
+    return await _apply_actions(store, project_hash, stage_uuid, body, user, role)
+
+
+async def _apply_actions(
+    store: Store, project_hash: str, stage_uuid: str, body: ActionsIn, user: Principal, role: Role
+) -> dict[str, Any]:
     requests = [ActionRequest(a.task_uuid, a.action, a.assignee, a.comment) for a in body.actions]
     batch = tasks.StageBatch(project_hash, stage_uuid, requests, user, role)
     changed, uids = await tasks.apply_stage_batch(store, batch)
     return {"tasks": changed, "event_uids": uids}
+
+
+_ACTIONS_IN = TypeAdapter(ActionsIn)
+_ACTIONS_APPLIED = TypeAdapter(ActionsAppliedPublic)
+
+
+async def stage_actions_direct(request: Request, raw: bytes) -> Response:
+    """``stage_actions`` as ``api/direct.py`` serves it: the same dependency functions in
+    FastAPI's order, the same body and answer validation; any body FastAPI would refuse
+    is declined to ``stage_actions``, which refuses it in FastAPI's own words."""
+    if not json_body_sent(request):
+        raise Declined
+    try:
+        body = _ACTIONS_IN.validate_json(raw)
+    except ValidationError:
+        raise Declined from None
+    params = request.path_params
+    store = await get_store(request)
+    user = await current_principal(request, store)
+    role = await project_role(request, params["project_hash"], user, store)
+    answer = await _apply_actions(
+        store, params["project_hash"], params["stage_uuid"], body, user, role
+    )
+    content = _ACTIONS_APPLIED.dump_json(_ACTIONS_APPLIED.validate_python(answer), by_alias=True)
+    return Response(content, media_type="application/json")
+
+
+#: Served in front of ``stage_actions`` (installed by ``api.app.create_app``).
+DIRECT_ROUTES = [
+    DirectRoute(
+        "POST",
+        "/api/v1/projects/{project_hash}/workflow/stages/{stage_uuid}/actions",
+        stage_actions_direct,
+    )
+]
 
 
 @router.get("/label-rows/{label_hash}", response_model=LabelRowPublic)
