@@ -51,8 +51,9 @@ def serve(
 ) -> None:
     """Run the API, the web UI and the delivery dispatcher.
 
-    On PostgreSQL with several cores the dispatcher runs as a ``stagehook worker`` child
-    (its own interpreter, woken by NOTIFY); otherwise in this process.
+    With several cores the dispatcher runs as a ``stagehook worker`` child (its own
+    interpreter, woken by NOTIFY on PostgreSQL, by the wake board on SQLite); on one core
+    in this process.
     """
     from stagehook import serving
     from stagehook.connection import public_url, remove_server_file, write_server_file

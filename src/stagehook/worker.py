@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from stagehook.config import Settings
 from stagehook.delivery.dispatcher import Dispatcher
 from stagehook.runtime import open_store
+from stagehook.store.sqlite_processes import WAKES_ACROSS_PROCESSES
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,18 @@ def run_worker(settings: Settings, worker_id: str | None = None) -> None:
 def separate_by_default(settings: Settings) -> bool:
     """Whether ``serve`` delivers from a worker child instead of its own event loop.
 
-    The embedded dispatcher shares one interpreter with the API: under API load its
-    claim -> send -> record cycle waits for the GIL behind request threads and
-    deliveries fall seconds behind (docs/benchmarks.md, goal 3). A child process has
-    its own interpreter, and on PostgreSQL LISTEN/NOTIFY wakes it as fast as an
-    in-process signal. SQLite has no cross-process wake-up and one core gains nothing,
-    so there the dispatcher stays in ``serve``.
+    The embedded dispatcher shares one interpreter with the API: under API load the two
+    take turns on the GIL, so each submit pays for its delivery in the API's process and
+    deliveries wait behind requests (docs/benchmarks.md, goals 1 and 3). A child process
+    has its own interpreter, on a core of its own. It is woken as fast as an in-process
+    signal: by LISTEN/NOTIFY on PostgreSQL, by the wake board on SQLite, whose writers
+    also queue on a kernel lock instead of SQLite's busy sleeps
+    (store/sqlite_processes.py; Linux only). One core gains nothing from a second
+    process, so there the dispatcher stays in ``serve``.
     """
-    return not settings.effective_database_url.startswith("sqlite") and (os.cpu_count() or 1) > 1
+    if (os.cpu_count() or 1) < 2:
+        return False
+    return WAKES_ACROSS_PROCESSES or not settings.effective_database_url.startswith("sqlite")
 
 
 def _die_with_parent() -> None:

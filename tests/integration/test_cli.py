@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.processes import free_port, kill
+from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, basic_workflow
 
 
@@ -129,6 +130,8 @@ def test_data_dir_and_database_files_are_private_and_hold_no_clear_secret(
         ).json()
         secret = hook["signing_secret"]
         assert secret.startswith("whsec_")
+        wake = data_dir / "stagehook.db-wake"  # the delivery worker child listens there
+        wait_until(lambda: wake.is_dir() and any(wake.iterdir()), what="the worker listening")
         modes = {
             p.name: stat.S_IMODE(p.stat().st_mode)
             for p in data_dir.iterdir()
@@ -138,8 +141,11 @@ def test_data_dir_and_database_files_are_private_and_hold_no_clear_secret(
             "stagehook.db": 0o600,
             "stagehook.db-wal": 0o600,
             "stagehook.db-shm": 0o600,
+            "stagehook.db-writer.lock": 0o600,
+            "stagehook.db-wake": 0o700,
             "secret-key": 0o600,
         }
+        assert all(stat.S_IMODE(m.stat().st_mode) == 0o600 for m in wake.iterdir())
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         for name in ("stagehook.db", "stagehook.db-wal"):
             assert secret.encode() not in (data_dir / name).read_bytes()

@@ -1,4 +1,5 @@
-"""PostgreSQL operations: concurrent migrations, cross-process wake-ups, outages."""
+"""PostgreSQL operations: concurrent migrations and outages (cross-process wake-ups,
+for both backends: test_wake_across_processes.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from stagehook.store.context import Store
 from stagehook.store.migrate import alembic_config
 from tests.support.api import Api
 from tests.support.backends import PG_ADMIN_URL
 from tests.support.deliveries import project_with_hook, submit, wait_status
-from tests.support.processes import kill, start_worker, worker_env
+from tests.support.processes import worker_env
 from tests.support.receiver import Receiver
 
 
@@ -54,32 +54,6 @@ def test_migrate_from_several_hosts_at_once(empty_pg_db: str, tmp_path: Path) ->
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert version == [(head,)]
-
-
-@pytest.mark.usefixtures("pg_only")
-@pytest.mark.settings(poll_interval=60)
-def test_commit_in_api_process_wakes_a_worker_process(
-    api: Api, store: Store, db_url: str, tmp_path: Path
-) -> None:
-    """The API's own dispatcher is stopped; only NOTIFY can wake the worker in time."""
-    with Receiver() as receiver:
-        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 3)
-        env = worker_env(db_url, tmp_path, poll_interval="60")
-        log = tmp_path / "worker.log"
-        worker = start_worker(env, log, "listener")
-        try:
-            time.sleep(2.0)  # the worker is up and LISTENing, idle on a 60 s poll
-            store.settings.max_in_flight = 0  # the embedded dispatcher takes nothing now
-            for task in tasks:
-                submit(api, project_hash, [task])
-                got = receiver.wait_for(1, "/h", timeout=10)
-                receiver_count = len(got)
-                assert receiver_count >= 1
-            receiver.wait_for(3, "/h", timeout=10)
-        finally:
-            assert kill(worker, 15) == 0, log.read_text()[-2000:]
-        worker_ids = {r.headers["webhook-id"] for r in receiver.requests("/h")}
-        assert len(worker_ids) == 3
 
 
 @pytest.mark.usefixtures("pg_only")

@@ -1,5 +1,5 @@
-"""The processes ``stagehook serve`` runs: ``--workers N`` API processes on one port, and
-on PostgreSQL the dispatcher as a worker child."""
+"""The processes ``stagehook serve`` runs: ``--workers N`` API processes on one port
+(PostgreSQL), and with several cores the dispatcher as a worker child (both backends)."""
 
 from __future__ import annotations
 
@@ -62,10 +62,8 @@ def test_several_api_processes_share_one_port(backend: str, db_url: str, tmp_pat
         kill(proc, signal.SIGTERM)
 
 
-def test_serve_delivers_from_a_worker_child_on_postgresql(
-    backend: str, db_url: str, tmp_path: Path
-) -> None:
-    """On PostgreSQL (several cores) the dispatcher is a child process; SIGTERM stops both."""
+def test_serve_delivers_from_a_worker_child(backend: str, db_url: str, tmp_path: Path) -> None:
+    """With several cores the dispatcher is a child process; SIGTERM stops both."""
     env = worker_env(db_url, tmp_path, bootstrap_api_key="shk_child")
     port = free_port()
     log = tmp_path / "serve.log"
@@ -81,10 +79,7 @@ def test_serve_delivers_from_a_worker_child_on_postgresql(
             api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
             receiver.wait_for(1, path="/done", timeout=30)
         children = _children(proc.pid)
-        if backend == "sqlite":
-            assert children == []  # no cross-process wake-up: the dispatcher stays inside
-        else:
-            assert len(children) == 1
+        assert len(children) == 1
     finally:
         assert kill(proc, signal.SIGTERM) == 0
     for pid in children:

@@ -94,8 +94,8 @@ class Dispatcher:
         self.store.db.add_wake_listener(self.wake)
         await asyncio.to_thread(workers.register, self.store, self.worker_id)
         helpers = [asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping")]
-        if not self.store.db.is_sqlite:
-            helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
+        # commits of other processes (PostgreSQL's NOTIFY, SQLite's wake board)
+        helpers.append(asyncio.create_task(self.store.db.listen(self.wake, self._stop)))
         try:
             if self.store.db.is_sqlite:
                 await self._cycle_loop(self._wake, record=True, claim=True)

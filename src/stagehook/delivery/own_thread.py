@@ -8,10 +8,10 @@ between them at least every few milliseconds), and on SQLite its writes still go
 on the one write lock (``Database.write(urgent=True)``). So under load the API slows a
 little and deliveries keep pace, instead of the API racing ahead of them.
 
-A worker *process* would not share the interpreter at all; ``serve`` starts one on
-PostgreSQL (``worker.worker_beside``). SQLite keeps the dispatcher in the process: a
-second process would meet the API on SQLite's file lock, whose waits back off in sleeps
-of up to 100 ms, and would need a cross-process wake-up.
+A worker *process* does not share the interpreter at all: on a machine with several
+cores ``serve`` starts one instead (``worker.worker_beside``; on SQLite it needs the
+cross-process lock and wake-ups of ``store/sqlite_processes.py``). This thread is for
+one core, platforms without those wake-ups, and apps built in-process (tests, ``demo``).
 """
 
 from __future__ import annotations

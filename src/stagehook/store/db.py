@@ -1,8 +1,10 @@
 """The database handle: one engine, write transactions, cross-process wake-ups.
 
-SQLite has a single writer, so writes take an in-process lock and ``BEGIN IMMEDIATE``
-(never a deferred transaction that upgrades and deadlocks); reads run freely in WAL mode.
-PostgreSQL gets a bounded pool and LISTEN/NOTIFY for wake-ups.
+SQLite has a single writer, so writes take an in-process lock, a lock shared with the
+other processes on the file (store/sqlite_processes.py) and ``BEGIN IMMEDIATE`` (never a
+deferred transaction that upgrades and deadlocks); reads run freely in WAL mode, and
+other processes are woken through ``WakeBoard``. PostgreSQL gets a bounded pool and
+LISTEN/NOTIFY for wake-ups.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -25,6 +28,7 @@ from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
 from stagehook.store.loop_reads import LoopReads
 from stagehook.store.prepared import Prepared
+from stagehook.store.sqlite_processes import WakeBoard, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,13 @@ class Database:
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
         self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
+        # other processes on the same SQLite file (store/sqlite_processes.py)
+        self._file_lock: WriterLock | None = None
+        self._board: WakeBoard | None = None
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:":
+            self._file_lock = WriterLock(Path(database).absolute())
+            self._board = WakeBoard(Path(database).absolute())
         self._loop_reads = LoopReads(self.engine)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
@@ -165,7 +176,11 @@ class Database:
         """
         woke = False
         if self.is_sqlite:
-            with self._write_lock.hold(urgent=urgent), self._connect() as conn:
+            with (
+                self._write_lock.hold(urgent=urgent),
+                self._file_lock.hold() if self._file_lock else contextlib.nullcontext(),
+                self._connect() as conn,
+            ):
                 conn.info["begin_mode"] = "IMMEDIATE"
                 try:
                     with conn.begin():
@@ -185,6 +200,8 @@ class Database:
         if woke:
             for listener in list(self._wake_listeners):
                 listener()
+            if self._board is not None:
+                self._board.ring()
 
     async def read_value(self, sql: str) -> Any:
         """The first column of the first row of ``sql``, read by the event loop itself
@@ -218,7 +235,14 @@ class Database:
             self._wake_listeners.remove(listener)
 
     async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """PostgreSQL: LISTEN for commits from other processes; reconnect when cut off."""
+        """Call ``wake`` on commits of other processes until ``stop``: PostgreSQL's
+        LISTEN (reconnecting when cut off), SQLite's ``WakeBoard``."""
+        if self.is_sqlite:
+            if self._board is not None:
+                await self._board.listen(wake, stop)
+            else:
+                await stop.wait()
+            return
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         backoff = 0.5
         while not stop.is_set():
@@ -243,6 +267,10 @@ class Database:
         self._group.close()
         self._loop_reads.close()
         self.engine.dispose()
+        if self._board is not None:
+            self._board.close()
+        if self._file_lock is not None:
+            self._file_lock.close()
 
 
 def _reason(exc: Exception) -> str:
