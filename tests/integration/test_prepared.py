@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.store.db import Database
@@ -32,6 +35,21 @@ _WORKFLOW = Prepared(
 @pytest.fixture
 def db(migrated_db: Database) -> Database:
     return migrated_db
+
+
+@contextlib.contextmanager
+def _statements(db: Database) -> Iterator[list[tuple[str, bool]]]:
+    """What ``before_cursor_execute`` listeners see meanwhile: (SQL, executemany)."""
+    seen: list[tuple[str, bool]] = []
+
+    def listen(_c: object, _cur: object, sql: str, _p: object, _ctx: object, many: bool) -> None:
+        seen.append((sql, many))
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
 
 
 def _event(uid: str) -> dict[str, object]:
@@ -106,15 +124,53 @@ def test_a_pipeline_sends_reads_and_writes_in_flights_and_keeps_errors_typed(
 
 def test_cursor_listeners_see_prepared_statements(db: Database) -> None:
     """Tracing and the query-plan test listen on ``before_cursor_execute``."""
-    seen: list[str] = []
+    with _statements(db) as seen, db.read() as conn:
+        _BODY.first(conn, {"uid": "x"})
+    assert any("FROM events" in sql for sql, _many in seen)
 
-    def listen(_c: object, _cur: object, sql: str, *_: object) -> None:
-        seen.append(sql)
 
-    event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        with db.read() as conn:
-            _BODY.first(conn, {"uid": "x"})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listen)
-    assert any("FROM events" in sql for sql in seen)
+def test_a_dialect_runs_its_own_spelling_of_a_statement(db: Database) -> None:
+    """``Prepared(statement, postgresql=...)``: one plan per dialect, from its own text."""
+    spelled = Prepared(
+        text("SELECT :x || ' on sqlite'"), postgresql=text("SELECT :x || ' on postgresql'")
+    )
+    with db.read() as conn:
+        assert spelled.first(conn, {"x": "runs"}) == (f"runs on {conn.dialect.name}",)
+
+
+_UIDS = Prepared.sql("SELECT uid FROM events WHERE uid IN_LIST(uids) ORDER BY uid")
+_BY_SIZE = Prepared.sql(
+    "SELECT uid FROM events WHERE length(body) IN_LIST(sizes) AND uid IN_LIST(uids) ORDER BY uid"
+)
+
+
+def test_a_list_parameter_is_one_constant_text_on_both_backends(db: Database) -> None:
+    """``IN_LIST(name)`` takes a plain list (strings or numbers), of any length, and the
+    driver sees the same SQL text whatever the length (no expanding ``IN``)."""
+    with db.write() as conn:
+        _EVENT.run_many(conn, [_event(uid) for uid in ("l1", "l2", "l3")])
+    with _statements(db) as seen, db.read() as conn:
+        assert _UIDS.rows(conn, {"uids": ["l3", "l1", "none"]}) == [("l1",), ("l3",)]
+        assert _UIDS.rows(conn, {"uids": ["l2"]}) == [("l2",)]
+        assert _UIDS.rows(conn, {"uids": []}) == []
+        size = len(b'{"uid": "l1"}')  # every body here is as long
+        assert _BY_SIZE.rows(conn, {"sizes": [size, 1], "uids": ["l2", "l3"]}) == [
+            ("l2",),
+            ("l3",),
+        ]
+    texts = {sql for sql, _many in seen[:3]}
+    assert len(texts) == 1
+    assert "IN_LIST" not in texts.pop()
+
+
+def test_a_hand_written_write_runs_many_rows_in_one_call(db: Database) -> None:
+    """``run_many`` on ``Prepared.sql``: one executemany, in the caller's transaction."""
+    insert_event = Prepared.sql(
+        "INSERT INTO events (uid, project_hash, stage_uuid, event_type, body, created_at)"
+        " VALUES (:uid, :project_hash, :stage_uuid, :event_type, :body, :created_at)"
+    )
+    with _statements(db) as seen, db.write() as conn:
+        insert_event.run_many(conn, [_event("m1"), _event("m2"), _event("m3")])
+    assert [many for _sql, many in seen] == [True]
+    with db.read() as conn:
+        assert _UIDS.rows(conn, {"uids": ["m1", "m2", "m3"]}) == [("m1",), ("m2",), ("m3",)]

@@ -15,19 +15,26 @@ type that does is handled, not silently skipped), and driver errors come out as
 SQLAlchemy's exception classes, so callers catch the same errors either way. Column
 defaults are *not* applied: a prepared INSERT names every value it writes.
 
-Only for statements on the request path whose cost matters; everything else uses
-``conn.execute``.
+A statement may be spelled differently per dialect (the same parameters, one ``text()``
+or Core statement per dialect name), and :meth:`Prepared.sql` takes hand-written SQL with
+list parameters, ``IN_LIST(name)``: ``= ANY(:name)`` with an array on PostgreSQL,
+``IN (SELECT value FROM json_each(:name))`` with the list as JSON on SQLite. The caller
+passes a plain list on both; the text stays constant per dialect, whatever the length.
+
+Only for statements whose cost matters (the request path, the dispatcher's cycle);
+everything else uses ``conn.execute``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import JSON, Connection, bindparam, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -85,20 +92,39 @@ def _plan_for(statement: ClauseElement, dialect: Dialect) -> _Plan:
     return _Plan(compiled.string, order, binds, fixed, results)
 
 
-class Prepared:
-    """One Core statement (named bind parameters only) as the driver runs it."""
+_IN_LIST = re.compile(r"IN_LIST\((\w+)\)")
 
-    def __init__(self, statement: ClauseElement) -> None:
+
+class Prepared:
+    """One Core or ``text()`` statement (named bind parameters only) as the driver runs it.
+
+    ``dialects`` holds a dialect's own spelling of it (by dialect name, the same
+    parameters); that dialect's plan is compiled from it instead of ``statement``.
+    """
+
+    def __init__(self, statement: ClauseElement, **dialects: ClauseElement) -> None:
         self.statement = statement
+        self._dialects = dialects
         self._plans: dict[str, _Plan] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def sql(cls, statement: str) -> Prepared:
+        """Hand-written SQL: ``:name`` parameters, ``IN_LIST(name)`` for a list of values
+        (write ``CAST(:name AS type)``, not ``:name::type``, which is no parameter)."""
+        names = _IN_LIST.findall(statement)
+        sqlite = text(_IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", statement))
+        if names:
+            sqlite = sqlite.bindparams(*(bindparam(name, type_=JSON) for name in names))
+        return cls(sqlite, postgresql=text(_IN_LIST.sub(r"= ANY(:\1)", statement)))
 
     def _plan(self, conn: Connection) -> _Plan:
         dialect = conn.dialect
         plan = self._plans.get(dialect.name)
         if plan is None:
+            statement = self._dialects.get(dialect.name, self.statement)
             with self._lock:
-                plan = self._plans.setdefault(dialect.name, _plan_for(self.statement, dialect))
+                plan = self._plans.setdefault(dialect.name, _plan_for(statement, dialect))
         return plan
 
     def send(self, conn: Connection, values: Mapping[str, Any]) -> Rows:

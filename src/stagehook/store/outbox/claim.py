@@ -10,17 +10,20 @@ circuit closed, at most ``per_url`` per URL) from the partial index, then lock a
 those ids. Passing the ids as a list keeps the locking step a primary-key lookup whatever
 the planner believes about table sizes (one combined statement measured 300 ms on a
 fresh table of 5,000 due rows; the two steps take a few milliseconds).
+
+The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
+per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, update
 
-from stagehook.store.outbox import driver
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, due_condition
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import deliveries, endpoints
 
 _DUE = due_condition("d.status")
@@ -42,8 +45,17 @@ SELECT id, url, rn FROM (
 ) ranked WHERE rn <= :per_url
 """
 #: The candidate scan, without and with URLs whose per-URL cap is already reached.
-_PICK = _CANDIDATES.format(not_saturated="")
-_PICK_UNSATURATED = _CANDIDATES.format(not_saturated="AND NOT (d.url IN_LIST(saturated))")
+_PICK = Prepared.sql(_CANDIDATES.format(not_saturated=""))
+_PICK_UNSATURATED = Prepared.sql(
+    _CANDIDATES.format(not_saturated="AND NOT (d.url IN_LIST(saturated))")
+)
+
+
+class _Candidate(NamedTuple):
+    id: int
+    url: str
+    rn: int
+
 
 # Lock and lease the candidates that are still due (another worker may have won them).
 _LEASE = f"""
@@ -72,15 +84,37 @@ ORDER BY d.next_attempt_at, d.id
 """
 
 #: SQLite: lease, then read the leased rows' details (its RETURNING cannot join).
-_SQLITE_LEASE = _LEASE.format(lock="")
-_SQLITE_DETAILS = _DETAILS.format(leased="deliveries", where="WHERE d.id IN_LIST(ids)")
+_SQLITE_LEASE = Prepared.sql(_LEASE.format(lock=""))
+_SQLITE_DETAILS = Prepared.sql(
+    _DETAILS.format(leased="deliveries", where="WHERE d.id IN_LIST(ids)")
+)
 #: PostgreSQL: one statement, row locks skipping rows another worker is leasing.
-_PG_LEASE_WITH_DETAILS = (
+_PG_LEASE_WITH_DETAILS = Prepared.sql(
     "WITH leased AS ("
     + _LEASE.format(lock="FOR UPDATE SKIP LOCKED")
     + ")"
     + _DETAILS.format(leased="leased", where="")
 )
+
+
+class _Leased(NamedTuple):
+    """A row of ``_DETAILS``, in its column order."""
+
+    id: int
+    event_uid: str
+    event_type: str
+    webhook_id: str
+    url: str
+    attempts: int
+    retry_base: int
+    body: bytes
+    created_at: float
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: float | None
+    enabled: bool
+    deleted_at: float | None
+    circuit_open: bool | None
 
 
 def claim_due(
@@ -107,11 +141,13 @@ def claim_due(
     saturated = [url for url, n in busy.items() if n >= per_url]
     params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
     if saturated:
-        params["saturated"] = driver.as_list(conn, saturated)
+        params["saturated"] = saturated
     candidates = [
-        row.id
-        for row in driver.run(conn, _PICK_UNSATURATED if saturated else _PICK, params)
-        if row.rn <= per_url - busy.get(row.url, 0)
+        c.id
+        for c in map(
+            _Candidate._make, (_PICK_UNSATURATED if saturated else _PICK).rows(conn, params)
+        )
+        if c.rn <= per_url - busy.get(c.url, 0)
     ]
     if not candidates:
         return []
@@ -120,15 +156,16 @@ def claim_due(
         "lease_until": now + lease_seconds,
         "now": now,
         "n": limit,
-        "ids": driver.as_list(conn, candidates),
+        "ids": candidates,
     }
-    if driver.is_postgresql(conn):
-        rows = driver.run(conn, _PG_LEASE_WITH_DETAILS, params).all()
+    if conn.dialect.name == "postgresql":
+        leased = _PG_LEASE_WITH_DETAILS.rows(conn, params)
     else:
-        ids = [row.id for row in driver.run(conn, _SQLITE_LEASE, params)]
+        ids = [id_ for id_, *_returned in _SQLITE_LEASE.rows(conn, params)]
         if not ids:
             return []
-        rows = driver.run(conn, _SQLITE_DETAILS, {"ids": driver.as_list(conn, ids)}).all()
+        leased = _SQLITE_DETAILS.rows(conn, {"ids": ids})
+    rows = map(_Leased._make, leased)
     claimed: list[Claimed] = []
     probing: set[str] = set()
     released: list[int] = []
@@ -200,7 +237,7 @@ def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float)
 
 
 # The status condition is spelled as the partial index's (see ``due_condition``).
-_NEXT_DUE = f"""
+_NEXT_DUE = Prepared.sql(f"""
 SELECT MIN(CASE WHEN e.circuit_open AND e.probe_after > s.at THEN e.probe_after ELSE s.at END)
 FROM (
   SELECT d.url,
@@ -210,7 +247,7 @@ FROM (
   WHERE {_DUE}
   ORDER BY d.next_attempt_at LIMIT 500
 ) s LEFT JOIN endpoints e ON e.url = s.url
-"""
+""")
 
 
 def next_due(conn: Connection, now: float) -> float | None:
@@ -219,5 +256,5 @@ def next_due(conn: Connection, now: float) -> float | None:
     Leased rows count from their lease's end and rows behind an open circuit from the
     next probe, so a dispatcher never spins on work it cannot take.
     """
-    value = driver.run(conn, _NEXT_DUE, {"now": now}).scalar()
+    (value,) = _NEXT_DUE.first(conn, {"now": now}) or (None,)
     return float(value) if value is not None else None

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from stagehook.store.outbox import driver
 from stagehook.store.outbox.records import Recorded
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import endpoints, webhooks
 
 
@@ -28,17 +28,21 @@ def ensure_endpoint(conn: Connection, url: str) -> None:
 
 # A URL whose batch ended in a success: healthy, circuit closed (the common case, so
 # one statement for all such URLs of a batch, created on first sight).
-_HEALTHY = """
+_HEALTHY = Prepared.sql(
+    """
 INSERT INTO endpoints (url, consecutive_failures, circuit_open, probe_after, last_success_at)
 VALUES (:url, 0, false, NULL, :now)
 ON CONFLICT (url) DO UPDATE SET consecutive_failures = 0, circuit_open = false,
     probe_after = NULL, last_success_at = excluded.last_success_at
 """
+)
 
 # A webhook whose batch ended in a success is not failing (written only if it was).
-_NOT_FAILING = """
+_NOT_FAILING = Prepared.sql(
+    """
 UPDATE webhooks SET failing_since = NULL WHERE webhook_id = :id AND failing_since IS NOT NULL
 """
+)
 
 
 def record_health(
@@ -57,8 +61,7 @@ def record_health(
         by_hook.setdefault(r.webhook_id, []).append(r)
     # Sorted, so two workers writing the same rows never wait on each other crosswise.
     healthy = [{"url": url, "now": now} for url in sorted(by_url) if by_url[url][-1].success]
-    if healthy:
-        driver.run(conn, _HEALTHY, healthy)
+    _HEALTHY.run_many(conn, healthy)
     for url, rows in by_url.items():
         if rows[-1].success:
             continue
@@ -88,8 +91,7 @@ def record_health(
                 .values(circuit_open=True, probe_after=now + probe_interval)
             )
     recovered = [{"id": hook} for hook in sorted(by_hook) if by_hook[hook][-1].success]
-    if recovered:
-        driver.run(conn, _NOT_FAILING, recovered)
+    _NOT_FAILING.run_many(conn, recovered)
     for webhook_id, rows in by_hook.items():
         if not rows[-1].success:
             _record_webhook(conn, webhook_id, rows, now, disable_after)
