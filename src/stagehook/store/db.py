@@ -82,7 +82,7 @@ class Database:
         self._write_lock = _WriterLock()
         self.engine: Engine = self._make_engine(url, pool_size)
         self._wake_listeners: list[Callable[[], None]] = []
-        self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite)
+        self._group = GroupCommit(self.write, is_sqlite=self.is_sqlite, threads=pool_size)
         # other processes on the same SQLite file (store/sqlite_processes.py)
         self._file_lock: WriterLock | None = None
         self._board: WakeBoard | None = None
