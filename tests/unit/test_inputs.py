@@ -48,3 +48,29 @@ def test_plain_text_rule() -> None:
     for bad in ("a\x00b", "a\ud800b"):
         with pytest.raises(InvalidInput):
             check_text(bad, "title")
+
+
+def test_a_refused_number_does_not_taint_the_next_document() -> None:
+    """The parser is made once per thread; what it noted of one document is not carried
+    into the next, on this thread or another."""
+    import threading
+
+    huge = b'{"n": 12345678901234567890}'
+    for _ in range(2):
+        with pytest.raises(InvalidInput):
+            decode_json(huge)
+        assert decode_json(b'{"n": 1, "x": [2.5]}') == {"n": 1, "x": [2.5]}
+    results: list[object] = []
+
+    def elsewhere() -> None:
+        results.append(decode_json(b"[1, 2]"))
+        try:
+            decode_json(huge)
+        except InvalidInput as exc:
+            results.append(exc.message)
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(timeout=30)
+    assert results[0] == [1, 2] and "outside 64 bits" in str(results[1])
+    assert decode_json(b"[3]") == [3]
