@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, text, update
 
 from stagehook.store.db import Database
 from stagehook.store.prepared import Prepared
@@ -31,12 +31,11 @@ T = TypeVar("T")
 #: Entries kept at most; past that the cache starts over (a burst of distinct keys).
 MAX_ENTRIES = 10_000
 
-_READ_EPOCH = Prepared(select(auth_epoch.c.value).where(auth_epoch.c.id == 1))
-_BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
-
-
-#: The same read as plain SQL, for ``Database.read_value`` (no worker thread).
+#: The epoch read, one text for both readers: a transaction's (``read_epoch``) and the
+#: event loop's own (``Database.read_value``, which takes plain SQL).
 EPOCH_SQL = "SELECT value FROM auth_epoch WHERE id = 1"
+_READ_EPOCH = Prepared(text(EPOCH_SQL))
+_BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
 
 
 def read_epoch(conn: Connection) -> int:
