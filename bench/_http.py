@@ -46,8 +46,26 @@ class Server:
         return float("nan")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, 10 ms ticks
+        """The ``serve`` process's own CPU (utime + stime)."""
+        return _cpu(self.pid)
+
+    def children_cpu_seconds(self) -> float:
+        """Its running children's CPU: the delivery worker ``serve`` starts beside the
+        API on a machine with several cores (both backends)."""
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                total += (int(fields[11]) + int(fields[12])) / 100
+        return total
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, 10 ms ticks
 
 
 @contextlib.contextmanager

@@ -107,14 +107,20 @@ async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[st
     """
     rates: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
+    child_cpu: dict[str, list[float]] = {}
     for _round in range(args.rounds):
         for t in targets:
             async with session(t.server.url, args.clients) as http:
                 for name in ENDPOINTS:
                     before = t.server.cpu_seconds()
+                    before_child = t.server.children_cpu_seconds()
                     load = await closed_loop(http, getattr(t, name), args.clients, args.seconds)
                     spent = (t.server.cpu_seconds() - before) / max(load.done, 1) * 1000
                     cpu.setdefault((t.backend, name), []).append(spent)
+                    if name == "submit":  # its deliveries, until the child caught up
+                        await _settled(t.server)
+                        child = t.server.children_cpu_seconds() - before_child
+                        child_cpu.setdefault(t.backend, []).append(child / load.done * 1000)
                     rates.setdefault((t.backend, name), []).append(load.rate)
                     _show(f"{t.backend:18} {name:9}", load)
     print(
@@ -141,6 +147,7 @@ async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[st
             f"{t.backend:22}"
             + "".join(f"{med[n]:10.2f}" for n in ENDPOINTS)
             + f"  {med['meta'] / med['submit']:10.1%}"
+            + f"   (+ worker child {statistics.median(child_cpu[t.backend]):.2f} per submit)"
         )
     for label in sorted({t.backend.rsplit(" ", 1)[0] for t in targets if " " in t.backend}) or [""]:
         sq, pg = f"{label} sqlite".strip(), f"{label} postgresql".strip()
@@ -150,6 +157,18 @@ async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[st
                 f"{capacity[sq] / capacity[pg]:.2f}x"
             )
     return capacity
+
+
+async def _settled(server: Server, quiet: float = 0.3, limit: float = 30.0) -> None:
+    """Until the serve's children used no CPU for ``quiet`` seconds (bounded)."""
+    deadline = time.monotonic() + limit
+    last = server.children_cpu_seconds()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        now = server.children_cpu_seconds()
+        if now == last:
+            return
+        last = now
 
 
 def _show(label: str, load: Load) -> None:
