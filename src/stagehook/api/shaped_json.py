@@ -11,7 +11,7 @@ the generated clients and the contract tests see the same declared shape:
   for the model provided ``data`` has the model's shape exactly: the same keys in the
   model's field order, values already of each field's JSON type (an enum as its value).
 - ``json_page(key, items, next_cursor)``: a ``Page`` whose items are JSON objects the
-  database rendered and joined with commas (``store/json_rows.py``), sent unparsed.
+  database rendered and joined with commas (``store/json_rows.py``), UTF-8, sent unparsed.
 
 Use them only where the store builds that shape itself, and add the route to
 ``tests/integration/test_shaped_json.py``, which holds each such route's body to the
@@ -35,7 +35,8 @@ class ShapedJSONResponse(Response):
         return pydantic_core.to_json(content)
 
 
-def json_page(key: str, items: str, next_cursor: str | None) -> Response:
-    """``{"next_cursor": ..., key: [items]}``: a ``Page`` model's field order."""
-    head = b'{"next_cursor":' + pydantic_core.to_json(next_cursor) + b',"' + key.encode()
-    return Response(head + b'":[' + items.encode() + b"]}", media_type="application/json")
+def json_page(key: str, items: bytes, next_cursor: str | None) -> Response:
+    """``{"next_cursor": ..., key: [items]}``: a ``Page`` model's field order (``items``
+    UTF-8, copied once into the body)."""
+    head = b'{"next_cursor":' + pydantic_core.to_json(next_cursor) + b',"' + key.encode() + b'":['
+    return Response(b"".join((head, items, b"]}")), media_type="application/json")

@@ -12,7 +12,10 @@ digits) and booleans are 0/1 there.
 ``joined(item, order_by)`` is an aggregate joining a page's items with commas, in order,
 so a page reaches Python as one string: PostgreSQL's ``string_agg(... ORDER BY ...)``.
 SQLite before 3.44 has no ORDER BY inside an aggregate and documents ``group_concat``'s
-order as arbitrary, so there the rows are joined in Python (``PAGES_JOIN_IN_SQL``).
+order as arbitrary, so there the rows are joined in Python (``PAGES_JOIN_IN_SQL``):
+``as_utf8(json_object(...))`` hands each row's text over as its UTF-8 bytes (SQLite's
+``CAST(... AS BLOB)`` keeps the bytes), so the page is one ``b",".join`` and is never
+encoded again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Integer, String
+from sqlalchemy import Column, ColumnElement, Integer, LargeBinary, String, cast
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -60,6 +63,11 @@ def _postgresql(element: json_object, compiler: SQLCompiler, **kw: Any) -> str:
         for i, c in enumerate(element.clauses)
     ]
     return "(" + " || ".join([*parts, "'}'"]) + ")"
+
+
+def as_utf8(text: ColumnElement[str]) -> ColumnElement[bytes]:
+    """``text`` as its UTF-8 bytes: a BLOB on SQLite, which the driver returns as bytes."""
+    return cast(text, LargeBinary)
 
 
 #: Dialects whose ``joined`` keeps the order (the others join rows in Python).

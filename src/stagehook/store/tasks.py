@@ -18,7 +18,7 @@ from stagehook.store.access import (
     require_role_at_stage,
 )
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
-from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, joined, json_object
+from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.label_checks import require_complete
 from stagehook.store.ontologies import index_later
 from stagehook.store.outbox.write import Hook, write_events
@@ -232,21 +232,22 @@ class PageOfTasks(TypedDict):
 
 def list_tasks_json(
     store: Store, project_hash: str, **page: Unpack[PageOfTasks]
-) -> tuple[str, str | None]:
+) -> tuple[bytes, str | None]:
     """``list_tasks`` as the API sends it: the tasks' JSON objects joined with commas
-    (rendered by the database, store/json_rows.py), and the next cursor."""
+    (rendered by the database, store/json_rows.py), as UTF-8, and the next cursor."""
     limit, filters = page["limit"], (bool(page["stage_uuid"]), bool(page["status"]))
     params = _page_params(project_hash, page["stage_uuid"], page["status"], page["cursor"], limit)
     with store.db.read() as conn:
         if conn.dialect.name not in PAGES_JOIN_IN_SQL:
-            rows = conn.execute(_PAGES[(*filters, True)], {**params, "limit": limit + 1}).all()
+            # the driver's rows (seq, the task's JSON as bytes), no SQLAlchemy Row each
+            rows = _PAGES_BYTES[filters].rows(conn, {**params, "limit": limit + 1})
             more = len(rows) > limit
-            return ",".join([r[1] for r in rows[:limit]]), (
-                encode_cursor(rows[limit - 1].seq) if more else None
+            return b",".join([r[1] for r in rows[:limit]]), (
+                encode_cursor(rows[limit - 1][0]) if more else None
             )
         # one row, the page joined in order: 500 rows cost the driver one value
         items, last, more = conn.execute(_JOINED[filters], params).one()
-    return items or "", encode_cursor(last) if more else None
+    return (items or "").encode(), encode_cursor(last) if more else None
 
 
 def _page_params(
@@ -261,9 +262,13 @@ def _page_params(
     }
 
 
-def _page_query(by_stage: bool, by_status: bool, as_json: bool) -> Select[Any]:
-    columns = [tasks.c[name] for name in _PUBLIC]
-    query = select(tasks.c.seq, *([json_object(*columns)] if as_json else columns))
+def _page_query(
+    by_stage: bool, by_status: bool, as_json: bool, *, as_bytes: bool = False
+) -> Select[Any]:
+    columns: list[ColumnElement[Any]] = [tasks.c[name] for name in _PUBLIC]
+    if as_json:
+        columns = [as_utf8(json_object(*columns)) if as_bytes else json_object(*columns)]
+    query = select(tasks.c.seq, *columns)
     where = _filters(tasks, bindparam("after"), by_stage, by_status)
     return query.where(*where).order_by(tasks.c.seq).limit(bindparam("limit"))
 
@@ -294,6 +299,11 @@ _PUBLIC = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assi
 _BOTH = (False, True)
 _PAGES = {(s, st, j): _page_query(s, st, j) for s in _BOTH for st in _BOTH for j in _BOTH}
 _JOINED = {(s, st): _joined_query(s, st) for s in _BOTH for st in _BOTH}
+#: Where the page cannot be joined in order (SQLite): its rows, each task's JSON as UTF-8
+#: bytes (``as_utf8``), so that the page is one ``b",".join`` and is never encoded again.
+_PAGES_BYTES = {
+    (s, st): Prepared(_page_query(s, st, True, as_bytes=True)) for s in _BOTH for st in _BOTH
+}
 
 
 def _load_states(
