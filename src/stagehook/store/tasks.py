@@ -216,7 +216,7 @@ def list_tasks(
     filters = (bool(stage_uuid), bool(status))
     params = _page_params(project_hash, stage_uuid, status, cursor, limit + 1)
     with store.db.read() as conn:
-        rows = conn.execute(_PAGES[(*filters, False)], params).all()
+        rows = conn.execute(_PAGES[filters], params).all()
     page = [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows[:limit]]
     return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
 
@@ -239,7 +239,7 @@ def list_tasks_json(
     params = _page_params(project_hash, page["stage_uuid"], page["status"], page["cursor"], limit)
     with store.db.read() as conn:
         if conn.dialect.name not in PAGES_JOIN_IN_SQL:
-            # the driver's rows (seq, the task's JSON as bytes), no SQLAlchemy Row each
+            # the driver's rows: (seq, the task's JSON as UTF-8 bytes)
             rows = _PAGES_BYTES[filters].rows(conn, {**params, "limit": limit + 1})
             more = len(rows) > limit
             return b",".join([r[1] for r in rows[:limit]]), (
@@ -265,10 +265,10 @@ def _page_params(
 def _page_query(
     by_stage: bool, by_status: bool, as_json: bool, *, as_bytes: bool = False
 ) -> Select[Any]:
-    columns: list[ColumnElement[Any]] = [tasks.c[name] for name in _PUBLIC]
-    if as_json:
-        columns = [as_utf8(json_object(*columns)) if as_bytes else json_object(*columns)]
-    query = select(tasks.c.seq, *columns)
+    columns = [tasks.c[name] for name in _PUBLIC]
+    as_text = json_object(*columns)
+    rendered: list[ColumnElement[Any]] = [as_utf8(as_text) if as_bytes else as_text]
+    query = select(tasks.c.seq, *(rendered if as_json else columns))
     where = _filters(tasks, bindparam("after"), by_stage, by_status)
     return query.where(*where).order_by(tasks.c.seq).limit(bindparam("limit"))
 
@@ -293,14 +293,15 @@ def _filters(
     return where
 
 
-#: A task as the API shows it (``task_dict``), and a page query per filter combination,
-#: as columns or as the row's JSON text, and the page joined into one text.
+#: A task as the API shows it (``task_dict``), and a page query per filter combination:
+#: as columns (``list_tasks``), joined into one text where the database keeps the order
+#: (PostgreSQL), and else (SQLite) as rows of (seq, the task's JSON as UTF-8 bytes), run
+#: on the driver's cursor: no SQLAlchemy row per task, and the page is one ``b",".join``
+#: that is never decoded or encoded again.
 _PUBLIC = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
 _BOTH = (False, True)
-_PAGES = {(s, st, j): _page_query(s, st, j) for s in _BOTH for st in _BOTH for j in _BOTH}
+_PAGES = {(s, st): _page_query(s, st, False) for s in _BOTH for st in _BOTH}
 _JOINED = {(s, st): _joined_query(s, st) for s in _BOTH for st in _BOTH}
-#: Where the page cannot be joined in order (SQLite): its rows, each task's JSON as UTF-8
-#: bytes (``as_utf8``), so that the page is one ``b",".join`` and is never encoded again.
 _PAGES_BYTES = {
     (s, st): Prepared(_page_query(s, st, True, as_bytes=True)) for s in _BOTH for st in _BOTH
 }
