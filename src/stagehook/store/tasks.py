@@ -232,9 +232,10 @@ class PageOfTasks(TypedDict):
 
 def list_tasks_json(
     store: Store, project_hash: str, **page: Unpack[PageOfTasks]
-) -> tuple[bytes, str | None]:
-    """``list_tasks`` as the API sends it: the tasks' JSON objects joined with commas
-    (rendered by the database, store/json_rows.py), as UTF-8, and the next cursor."""
+) -> tuple[list[bytes], str | None]:
+    """``list_tasks`` as the API sends it: the tasks' JSON objects (rendered by the
+    database, store/json_rows.py) as UTF-8 pieces to join with commas, and the next
+    cursor. A piece is one task on SQLite, the whole page on PostgreSQL."""
     limit, filters = page["limit"], (bool(page["stage_uuid"]), bool(page["status"]))
     params = _page_params(project_hash, page["stage_uuid"], page["status"], page["cursor"], limit)
     with store.db.read() as conn:
@@ -242,12 +243,12 @@ def list_tasks_json(
             # the driver's rows: (seq, the task's JSON as UTF-8 bytes)
             rows = _PAGES_BYTES[filters].rows(conn, {**params, "limit": limit + 1})
             more = len(rows) > limit
-            return b",".join([r[1] for r in rows[:limit]]), (
+            return [r[1] for r in rows[:limit]], (
                 encode_cursor(rows[limit - 1][0]) if more else None
             )
         # one row, the page joined in order: 500 rows cost the driver one value
         items, last, more = conn.execute(_JOINED[filters], params).one()
-    return (items or "").encode(), encode_cursor(last) if more else None
+    return [items.encode()] if items else [], encode_cursor(last) if more else None
 
 
 def _page_params(
