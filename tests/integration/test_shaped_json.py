@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import CompileError
 
@@ -15,7 +15,8 @@ from stagehook.api.public import ProjectsPage, TasksPage
 from stagehook.store import projects, tasks
 from stagehook.store.access import Principal
 from stagehook.store.context import Store
-from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, joined, json_object
+from stagehook.store.db import Database
+from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.tables import tasks as tasks_table
 from tests.support.api import Api
 from tests.support.workflows import ANNOTATE, basic_workflow
@@ -114,3 +115,13 @@ def test_rows_are_joined_in_sql_only_where_the_order_is_kept() -> None:
     assert "postgresql" in PAGES_JOIN_IN_SQL and "sqlite" not in PAGES_JOIN_IN_SQL
     with pytest.raises(CompileError, match="cannot join rows in order"):
         query.compile(dialect=sqlite.dialect())
+
+
+def test_as_utf8_hands_text_over_as_its_utf8_bytes(migrated_db: Database) -> None:
+    """The SQLite page's rows arrive as bytes to join (``list_tasks_json``); the same
+    bytes as encoding the text in Python, hostile text included, on both backends."""
+    texts = [*HOSTILE, "", "plain"]
+    with migrated_db.read() as conn:
+        for text in texts:
+            got = conn.execute(select(as_utf8(literal(text)))).scalar_one()
+            assert isinstance(got, bytes) and got == text.encode(), text

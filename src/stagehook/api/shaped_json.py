@@ -11,7 +11,7 @@ the generated clients and the contract tests see the same declared shape:
   for the model provided ``data`` has the model's shape exactly: the same keys in the
   model's field order, values already of each field's JSON type (an enum as its value).
 - ``json_page(key, items, next_cursor)``: a ``Page`` whose items are JSON objects the
-  database rendered and joined with commas (``store/json_rows.py``), sent unparsed.
+  database rendered (``store/json_rows.py``), UTF-8, joined with commas and sent unparsed.
 
 Use them only where the store builds that shape itself, and add the route to
 ``tests/integration/test_shaped_json.py``, which holds each such route's body to the
@@ -20,6 +20,7 @@ model's own serialization (docs/performance.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic_core
@@ -35,7 +36,13 @@ class ShapedJSONResponse(Response):
         return pydantic_core.to_json(content)
 
 
-def json_page(key: str, items: str, next_cursor: str | None) -> Response:
-    """``{"next_cursor": ..., key: [items]}``: a ``Page`` model's field order."""
-    head = b'{"next_cursor":' + pydantic_core.to_json(next_cursor) + b',"' + key.encode()
-    return Response(head + b'":[' + items.encode() + b"]}", media_type="application/json")
+def json_page(key: str, items: Sequence[bytes], next_cursor: str | None) -> Response:
+    """``{"next_cursor": ..., key: [items]}``: a ``Page`` model's field order. ``items``
+    are UTF-8 JSON objects, or runs of them already joined with commas; the body is
+    built with one copy of them (a page of 500 tasks is 120 kB)."""
+    head = b'{"next_cursor":' + pydantic_core.to_json(next_cursor) + b',"' + key.encode() + b'":['
+    if len(items) > 1:
+        body = b",".join([head + items[0], *items[1:-1], items[-1] + b"]}"])
+    else:
+        body = b"".join((head, *items, b"]}"))
+    return Response(body, media_type="application/json")

@@ -12,7 +12,9 @@ digits) and booleans are 0/1 there.
 ``joined(item, order_by)`` is an aggregate joining a page's items with commas, in order,
 so a page reaches Python as one string: PostgreSQL's ``string_agg(... ORDER BY ...)``.
 SQLite before 3.44 has no ORDER BY inside an aggregate and documents ``group_concat``'s
-order as arbitrary, so there the rows are joined in Python (``PAGES_JOIN_IN_SQL``).
+order as arbitrary, so there the rows are joined in Python (``PAGES_JOIN_IN_SQL``):
+``as_utf8(json_object(...))`` hands each row's text over as its UTF-8 bytes, so the
+page is one ``b",".join`` and is never decoded or encoded again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Integer, String
+from sqlalchemy import Column, ColumnElement, Integer, LargeBinary, String
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -60,6 +62,29 @@ def _postgresql(element: json_object, compiler: SQLCompiler, **kw: Any) -> str:
         for i, c in enumerate(element.clauses)
     ]
     return "(" + " || ".join([*parts, "'}'"]) + ")"
+
+
+class as_utf8(FunctionElement[bytes]):  # a SQL function, named like one
+    """``text`` as its UTF-8 bytes, which the driver returns as ``bytes``: SQLite's
+    ``CAST(... AS BLOB)`` (the bytes as stored), PostgreSQL's ``convert_to`` (a cast to
+    ``bytea`` there would read backslashes as escapes)."""
+
+    type = LargeBinary()
+    name = "as_utf8"
+    inherit_cache = True
+
+    def __init__(self, text: ColumnElement[str]) -> None:
+        super().__init__(text)
+
+
+@compiles(as_utf8, "sqlite")
+def _as_utf8_sqlite(element: as_utf8, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS BLOB)"
+
+
+@compiles(as_utf8, "postgresql")
+def _as_utf8_postgresql(element: as_utf8, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"convert_to({compiler.process(element.clauses, **kw)}, 'UTF8')"
 
 
 #: Dialects whose ``joined`` keeps the order (the others join rows in Python).

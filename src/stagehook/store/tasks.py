@@ -18,7 +18,7 @@ from stagehook.store.access import (
     require_role_at_stage,
 )
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
-from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, joined, json_object
+from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.label_checks import require_complete
 from stagehook.store.ontologies import index_later
 from stagehook.store.outbox.write import Hook, write_events
@@ -216,7 +216,7 @@ def list_tasks(
     filters = (bool(stage_uuid), bool(status))
     params = _page_params(project_hash, stage_uuid, status, cursor, limit + 1)
     with store.db.read() as conn:
-        rows = conn.execute(_PAGES[(*filters, False)], params).all()
+        rows = conn.execute(_PAGES[filters], params).all()
     page = [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows[:limit]]
     return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
 
@@ -232,21 +232,23 @@ class PageOfTasks(TypedDict):
 
 def list_tasks_json(
     store: Store, project_hash: str, **page: Unpack[PageOfTasks]
-) -> tuple[str, str | None]:
-    """``list_tasks`` as the API sends it: the tasks' JSON objects joined with commas
-    (rendered by the database, store/json_rows.py), and the next cursor."""
+) -> tuple[list[bytes], str | None]:
+    """``list_tasks`` as the API sends it: the tasks' JSON objects (rendered by the
+    database, store/json_rows.py) as UTF-8 pieces to join with commas, and the next
+    cursor. A piece is one task on SQLite, the whole page on PostgreSQL."""
     limit, filters = page["limit"], (bool(page["stage_uuid"]), bool(page["status"]))
     params = _page_params(project_hash, page["stage_uuid"], page["status"], page["cursor"], limit)
     with store.db.read() as conn:
         if conn.dialect.name not in PAGES_JOIN_IN_SQL:
-            rows = conn.execute(_PAGES[(*filters, True)], {**params, "limit": limit + 1}).all()
+            # the driver's rows: (seq, the task's JSON as UTF-8 bytes)
+            rows = _PAGES_BYTES[filters].rows(conn, {**params, "limit": limit + 1})
             more = len(rows) > limit
-            return ",".join([r[1] for r in rows[:limit]]), (
-                encode_cursor(rows[limit - 1].seq) if more else None
+            return [r[1] for r in rows[:limit]], (
+                encode_cursor(rows[limit - 1][0]) if more else None
             )
         # one row, the page joined in order: 500 rows cost the driver one value
         items, last, more = conn.execute(_JOINED[filters], params).one()
-    return items or "", encode_cursor(last) if more else None
+    return [items.encode()] if items else [], encode_cursor(last) if more else None
 
 
 def _page_params(
@@ -261,9 +263,13 @@ def _page_params(
     }
 
 
-def _page_query(by_stage: bool, by_status: bool, as_json: bool) -> Select[Any]:
+def _page_query(
+    by_stage: bool, by_status: bool, as_json: bool, *, as_bytes: bool = False
+) -> Select[Any]:
     columns = [tasks.c[name] for name in _PUBLIC]
-    query = select(tasks.c.seq, *([json_object(*columns)] if as_json else columns))
+    as_text = json_object(*columns)
+    rendered: list[ColumnElement[Any]] = [as_utf8(as_text) if as_bytes else as_text]
+    query = select(tasks.c.seq, *(rendered if as_json else columns))
     where = _filters(tasks, bindparam("after"), by_stage, by_status)
     return query.where(*where).order_by(tasks.c.seq).limit(bindparam("limit"))
 
@@ -288,12 +294,18 @@ def _filters(
     return where
 
 
-#: A task as the API shows it (``task_dict``), and a page query per filter combination,
-#: as columns or as the row's JSON text, and the page joined into one text.
+#: A task as the API shows it (``task_dict``), and a page query per filter combination:
+#: as columns (``list_tasks``), joined into one text where the database keeps the order
+#: (PostgreSQL), and else (SQLite) as rows of (seq, the task's JSON as UTF-8 bytes), run
+#: on the driver's cursor: no SQLAlchemy row per task, and the page is one ``b",".join``
+#: that is never decoded or encoded again.
 _PUBLIC = ("task_uuid", "data_hash", "label_hash", "stage_uuid", "status", "assignee")
 _BOTH = (False, True)
-_PAGES = {(s, st, j): _page_query(s, st, j) for s in _BOTH for st in _BOTH for j in _BOTH}
+_PAGES = {(s, st): _page_query(s, st, False) for s in _BOTH for st in _BOTH}
 _JOINED = {(s, st): _joined_query(s, st) for s in _BOTH for st in _BOTH}
+_PAGES_BYTES = {
+    (s, st): Prepared(_page_query(s, st, True, as_bytes=True)) for s in _BOTH for st in _BOTH
+}
 
 
 def _load_states(
