@@ -54,13 +54,21 @@ class _Plan:
     results: tuple[Processor | None, ...] | None
 
     def params(self, values: Mapping[str, Any]) -> Any:
-        if self.fixed:
-            values = {**self.fixed, **values}
-        if self.binds:
-            values = {k: (self.binds[k](v) if k in self.binds else v) for k, v in values.items()}
-        if self.order is None:
+        fixed, binds = self.fixed, self.binds
+        if self.order is None:  # a dict for pyformat
+            if fixed:
+                values = {**fixed, **values}
+            if binds:
+                values = {k: (binds[k](v) if k in binds else v) for k, v in values.items()}
             return values
-        return tuple(values[name] for name in self.order)
+        if not fixed and not binds:  # most statements: the values in their order
+            return tuple([values[name] for name in self.order])
+        ordered = []
+        for name in self.order:
+            value = values[name] if name in values else fixed[name]
+            process = binds.get(name)
+            ordered.append(value if process is None else process(value))
+        return tuple(ordered)
 
     def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
         if self.results is None:
@@ -206,7 +214,7 @@ def _run(conn: Connection, plan: _Plan, params: Any, *, many: bool) -> Any:
     dbapi_conn = conn.connection.dbapi_connection
     assert dbapi_conn is not None
     cursor = dbapi_conn.cursor()
-    if conn._has_events or conn.engine._has_events:
+    if (conn._has_events or conn.engine._has_events) and conn.dispatch.before_cursor_execute:
         # ``before_cursor_execute`` listeners (tracing, the query-plan test) see these
         # statements as SQLAlchemy's own; with none registered this costs one check.
         conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, params, None, many)
