@@ -215,7 +215,7 @@ def list_tasks(
 ) -> tuple[list[dict[str, Any]], str | None]:
     filters = (bool(stage_uuid), bool(status))
     params = _page_params(project_hash, stage_uuid, status, cursor, limit + 1)
-    with store.db.read() as conn:
+    with store.db.read_many() as conn:
         rows = conn.execute(_PAGES[filters], params).all()
     page = [dict(zip(_PUBLIC, row[1:], strict=True)) for row in rows[:limit]]
     return page, encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
@@ -238,7 +238,7 @@ def list_tasks_json(
     cursor. A piece is one task on SQLite, the whole page on PostgreSQL."""
     limit, filters = page["limit"], (bool(page["stage_uuid"]), bool(page["status"]))
     params = _page_params(project_hash, page["stage_uuid"], page["status"], page["cursor"], limit)
-    with store.db.read() as conn:
+    with store.db.read_many() as conn:
         if conn.dialect.name not in PAGES_JOIN_IN_SQL:
             # the driver's rows: (seq, the task's JSON as UTF-8 bytes)
             rows = _PAGES_BYTES[filters].rows(conn, {**params, "limit": limit + 1})
