@@ -3,7 +3,9 @@
 One run measures, for SQLite and PostgreSQL (issue 11's goals):
 
 1. single-task SUBMIT throughput ÷ ``GET /api/v1/meta`` on the same server;
-3. submit → receiver latency at 50 % and 90 % of the measured submit capacity;
+3. submit → receiver latency at 50 % and 90 % of the measured submit capacity: the
+   closed-loop rate, and the end-to-end rate (submits over the time until the receiver
+   had all their events);
 4. PostgreSQL's time per submit ÷ SQLite's;
 5. ``GET /projects`` and ``GET /tasks?limit=500`` ÷ ``/meta``;
 6. RSS of ``serve`` after ``--memory-seconds`` of 50 clients (and, with ``--soak``, over
@@ -98,26 +100,37 @@ def target(backend: str, receiver_url: str, tasks: int, label: str, src: Path) -
 ENDPOINTS = ("meta", "submit", "projects", "tasks500")
 
 
-async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[str, float]:
+async def throughput(
+    targets: list[Target], args: argparse.Namespace, log: Path
+) -> tuple[dict[str, float], dict[str, float]]:
     """Closed-loop rates, alternating target by target and endpoint by endpoint.
 
     Also the server process's CPU per request (utime + stime): on a machine shared with
     other work the rates follow the CPU share the server gets, its CPU per request much
     less (PostgreSQL's own backends are not in it).
+
+    Returns two capacities per target: the closed-loop submit rate, and the end-to-end
+    rate: a window's submits over the time until the receiver had all their events
+    (deliveries may lag behind a closed loop of submits and catch up after it).
     """
     rates: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     child_cpu: dict[str, list[float]] = {}
+    end_to_end: dict[str, list[float]] = {}
     for _round in range(args.rounds):
         for t in targets:
             async with session(t.server.url, args.clients) as http:
                 for name in ENDPOINTS:
                     before = t.server.cpu_seconds()
                     before_child = t.server.children_cpu_seconds()
+                    t.sent.clear()
+                    started = time.time()
                     load = await closed_loop(http, getattr(t, name), args.clients, args.seconds)
                     spent = (t.server.cpu_seconds() - before) / max(load.done, 1) * 1000
                     cpu.setdefault((t.backend, name), []).append(spent)
-                    if name == "submit":  # its deliveries, until the child caught up
+                    if name == "submit":  # its deliveries, until the last one arrived
+                        last = await _last_arrival(t, log)
+                        end_to_end.setdefault(t.backend, []).append(load.done / (last - started))
                         await _settled(t.server)
                         child = t.server.children_cpu_seconds() - before_child
                         child_cpu.setdefault(t.backend, []).append(child / load.done * 1000)
@@ -149,6 +162,13 @@ async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[st
             + f"  {med['meta'] / med['submit']:10.1%}"
             + f"   (+ worker child {statistics.median(child_cpu[t.backend]):.2f} per submit)"
         )
+    sustained = {t.backend: statistics.median(end_to_end[t.backend]) for t in targets}
+    print("\nsubmit capacity, closed loop vs end to end (until the receiver had every event):")
+    for t in targets:
+        print(
+            f"{t.backend:22} {capacity[t.backend]:8.0f}/s vs {sustained[t.backend]:8.0f}/s"
+            f"  ({sustained[t.backend] / capacity[t.backend]:.0%})"
+        )
     for label in sorted({t.backend.rsplit(" ", 1)[0] for t in targets if " " in t.backend}) or [""]:
         sq, pg = f"{label} sqlite".strip(), f"{label} postgresql".strip()
         if sq in capacity and pg in capacity:
@@ -156,7 +176,19 @@ async def throughput(targets: list[Target], args: argparse.Namespace) -> dict[st
                 f"goal 4 ({label or 'this tree'}): PostgreSQL time per submit ÷ SQLite's = "
                 f"{capacity[sq] / capacity[pg]:.2f}x"
             )
-    return capacity
+    return capacity, sustained
+
+
+async def _last_arrival(t: Target, log: Path, limit: float = 60.0) -> float:
+    """When the receiver had the last event of the submits in ``t.sent`` (bounded)."""
+    deadline = time.monotonic() + limit
+    got = _received(log)
+    while not all(uid in got for uid in t.sent) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        got = _received(log)
+    missing = [uid for uid in t.sent if uid not in got]
+    assert not missing, f"{len(missing)} events never arrived"
+    return max(got[uid] for uid in t.sent)
 
 
 async def _settled(server: Server, quiet: float = 0.3, limit: float = 30.0) -> None:
@@ -192,18 +224,25 @@ def _received(path: Path) -> dict[str, float]:
 
 
 async def latency(
-    targets: list[Target], capacity: dict[str, float], args: argparse.Namespace, log: Path
+    targets: list[Target],
+    capacities: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    log: Path,
 ) -> None:
     print(
-        "\nserver             load            rate/s  n     from request: p50   p99    max"
-        "   | from answer: p50   p99"
+        "\nserver             load                     rate/s  n     from request: p50   p99"
+        "    max   | from answer: p50   p99"
     )
     for t in targets:
-        for share in (0.5, 0.9):
+        for (which, capacity), share in (
+            (item, share) for item in capacities.items() for share in (0.5, 0.9)
+        ):
             rate = capacity[t.backend] * share
             t.sent.clear()
+            before = t.server.cpu_seconds()
             async with session(t.server.url, 256) as http:
                 load = await open_loop(http, t.submit, rate, args.latency_seconds)
+            cpu = (t.server.cpu_seconds() - before) / max(load.done, 1) * 1000
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 got = _received(log)
@@ -215,10 +254,11 @@ async def latency(
             from_sent = sorted((got[u] - s) * 1000 for u, (s, _) in t.sent.items() if u in got)
             from_answer = sorted((got[u] - a) * 1000 for u, (_, a) in t.sent.items() if u in got)
             print(
-                f"{t.backend:18} {share:4.0%} capacity {rate:7.0f} {load.done:5}"
+                f"{t.backend:18} {share:4.0%} of {which:18} {rate:7.0f} {load.done:5}"
                 f"  {percentile(from_sent, 50):16.1f} {percentile(from_sent, 99):6.1f}"
                 f" {max(from_sent, default=float('nan')):6.1f}"
                 f"   | {percentile(from_answer, 50):14.1f} {percentile(from_answer, 99):6.1f}"
+                f"   (API CPU {cpu:.2f} ms/submit)"
                 f"{'  NOT RECEIVED: ' + str(len(lost)) if lost else ''}"
                 f"{'  errors: ' + str(load.errors) if load.errors else ''}",
                 flush=True,
@@ -264,11 +304,12 @@ async def main_async(args: argparse.Namespace) -> None:
                 for b in args.backend
                 for label, src in args.src
             ]
-            capacity = {t.backend: args.capacity for t in targets}
+            capacities = {"closed loop": {t.backend: args.capacity for t in targets}}
             if "throughput" in args.only:
-                capacity = await throughput(targets, args)
+                closed, sustained = await throughput(targets, args, log)
+                capacities = {"closed loop": closed, "end to end": sustained}
             if "latency" in args.only:
-                await latency(targets, capacity, args, log)
+                await latency(targets, capacities, args, log)
             if "memory" in args.only:
                 await memory(targets, args)
             stack.close()
