@@ -40,31 +40,48 @@ class Server:
     log: Path
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return _rss_mb(self.pid)
 
-    def cpu_seconds(self) -> float:
-        """The ``serve`` process's own CPU (utime + stime)."""
-        return _cpu(self.pid)
+    def children_rss_mb(self) -> float:
+        """Its running children's RSS (the delivery worker child)."""
+        return sum(_rss_mb(pid) for pid in self._children())
 
     def children_cpu_seconds(self) -> float:
         """Its running children's CPU: the delivery worker ``serve`` starts beside the
         API on a machine with several cores (both backends)."""
-        total = 0.0
+        return sum(_cpu(pid) for pid in self._children())
+
+    def _children(self) -> list[int]:
+        found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[1]) == self.pid:
-                total += (int(fields[11]) + int(fields[12])) / 100
-        return total
+                found.append(int(stat.parent.name))
+        return found
+
+    def cpu_seconds(self) -> float:
+        """The ``serve`` process's own CPU (utime + stime)."""
+        return _cpu(self.pid)
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a child that just exited
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, 10 ms ticks
 
 

@@ -277,7 +277,11 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
         async with session(t.server.url, 50) as http:
             load = await closed_loop(http, t.mixed, 50, args.memory_seconds)
             after = t.server.rss_mb()
-            print(f"{t.backend:18} {idle:6.0f} MB {after:7.0f} MB {load.rate:7.0f}", flush=True)
+            print(
+                f"{t.backend:18} {idle:6.0f} MB {after:7.0f} MB {load.rate:7.0f}"
+                f"   (its worker child: {t.server.children_rss_mb():.0f} MB)",
+                flush=True,
+            )
             if args.soak:
                 load = await closed_loop(http, t.mixed, 50, args.soak)
         stop.set()
