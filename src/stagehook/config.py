@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     #: Workers heartbeat this often; one silent for 3 beats has its leases handed back.
     heartbeat_seconds: float = 5.0
     db_pool_size: int = 10
+    #: ``serve`` delivers from a ``stagehook worker`` child (True) or a thread of its own
+    #: (False); unset: a child on a machine with several cores (worker.py).
+    dispatcher_process: bool | None = None
     session_secret: str | None = None
     #: A browser session ends after this long without a request ...
     session_idle_timeout: float = Field(default=8 * 3600, gt=0)

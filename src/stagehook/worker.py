@@ -51,8 +51,12 @@ def separate_by_default(settings: Settings) -> bool:
     signal: by LISTEN/NOTIFY on PostgreSQL, by the wake board on SQLite, whose writers
     also queue on a kernel lock instead of SQLite's busy sleeps
     (store/sqlite_processes.py; Linux only). One core gains nothing from a second
-    process, so there the dispatcher stays in ``serve``.
+    process, so there the dispatcher stays in ``serve``. ``STAGEHOOK_DISPATCHER_PROCESS``
+    decides instead when set (false: one process, about 100 MB less memory).
     """
+    if settings.dispatcher_process is not None:
+        sqlite = settings.effective_database_url.startswith("sqlite")
+        return settings.dispatcher_process and (WAKES_ACROSS_PROCESSES or not sqlite)
     if (os.cpu_count() or 1) < 2:
         return False
     return WAKES_ACROSS_PROCESSES or not settings.effective_database_url.startswith("sqlite")

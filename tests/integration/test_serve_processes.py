@@ -103,3 +103,26 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def test_serve_keeps_the_dispatcher_inside_when_told_to(
+    backend: str, db_url: str, tmp_path: Path
+) -> None:
+    """``STAGEHOOK_DISPATCHER_PROCESS=false``: one process, and deliveries still go out."""
+    env = worker_env(db_url, tmp_path, bootstrap_api_key="shk_one", dispatcher_process="false")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = _serve(env, log, port, 1)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(base), timeout=60, what="serve")
+        with Receiver() as receiver, Api(base, "shk_one") as api:
+            dataset_hash, _ = api.dataset_with_units(1)
+            flow = submit_to_complete_workflow(complete_webhook=receiver.url("/done"))
+            project_hash = api.create_project("p", [dataset_hash], workflow=flow)["project_hash"]
+            task = api.tasks(project_hash)[0]
+            api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
+            receiver.wait_for(1, path="/done", timeout=30)
+        assert _children(proc.pid) == []
+    finally:
+        assert kill(proc, signal.SIGTERM) == 0
