@@ -75,12 +75,14 @@ def serve(
         typer.echo(f"stagehook: listening on {url} (data dir {settings.data_dir})", err=True)
 
     try:
-        with worker_beside(settings) if child else contextlib.nullcontext():
-            if workers > 1:
+        if workers > 1:  # PostgreSQL: its migrations take an advisory lock
+            with worker_beside(settings) if child else contextlib.nullcontext():
                 ready(public_url(host, port))
                 serving.run_processes(settings, host, port, workers, dispatcher=embedded)
-            else:
-                application = build_server_app(settings, embedded_dispatcher=embedded)
+        else:
+            # migrated before the worker child starts (SQLite's migrations take no lock)
+            application = build_server_app(settings, embedded_dispatcher=embedded)
+            with worker_beside(settings) if child else contextlib.nullcontext():
                 # Forwarded headers are believed only from STAGEHOOK_TRUSTED_PROXIES.
                 serving.run(application, host, port, ready, log_level="info", proxy_headers=False)
     finally:

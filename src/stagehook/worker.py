@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 from stagehook.config import Settings
@@ -71,20 +73,72 @@ def _die_with_parent() -> None:
 
 @contextlib.contextmanager
 def worker_beside(settings: Settings) -> Iterator[None]:
-    """``stagehook worker`` as a child for the block's lifetime; SIGTERM drains it."""
-    env = dict(os.environ, STAGEHOOK_DATA_DIR=str(settings.data_dir))
-    worker_id = f"{socket.gethostname()}-serve-{os.getpid()}"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "stagehook", "worker", "--id", worker_id],
-        env=env,
-        preexec_fn=_die_with_parent,
-    )
+    """``stagehook worker`` as a child for the block's lifetime; SIGTERM drains it. If it
+    dies meanwhile, another is started (the dead one's leases are handed back by the
+    usual heartbeat rule)."""
+    child = _Child(settings)
     try:
         yield
     finally:
+        child.stop()
+
+
+class _Child:
+    """The worker child, watched: started again after a death, with a backoff."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._env = dict(os.environ, STAGEHOOK_DATA_DIR=str(settings.data_dir))
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._started = 0
+        self._proc = self._spawn()
+        self._watcher = threading.Thread(
+            target=self._watch, name="stagehook-worker-child", daemon=True
+        )
+        self._watcher.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self._started += 1
+        worker_id = f"{socket.gethostname()}-serve-{os.getpid()}"
+        if self._started > 1:
+            worker_id += f"-{self._started}"
+        self._spawned_at = time.monotonic()
+        return subprocess.Popen(
+            [sys.executable, "-m", "stagehook", "worker", "--id", worker_id],
+            env=self._env,
+            preexec_fn=_die_with_parent,
+        )
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while True:
+            code = self._proc.wait()
+            if self._stopping.is_set():
+                return
+            lived = time.monotonic() - self._spawned_at
+            backoff = 1.0 if lived > 60 else backoff
+            log.error(
+                "the delivery worker child exited (code %s); starting another in %.0fs",
+                code,
+                backoff,
+            )
+            if self._stopping.wait(backoff):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._proc = self._spawn()
+            backoff = min(backoff * 2, 30.0)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
+            child = self._proc
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(timeout=settings.shutdown_grace_seconds + 10)
+            child.wait(timeout=self._settings.shutdown_grace_seconds + 10)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait(timeout=10)
+        self._watcher.join(timeout=10)

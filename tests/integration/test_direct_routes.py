@@ -129,6 +129,21 @@ BAD: list[tuple[str, dict[str, Any], Outcomes]] = [
         ["declined"],
     ),
     (
+        "text/plain+json",
+        {"json": {"actions": [SUBMIT_T]}, "headers": {"content-type": "text/plain+json"}},
+        ["declined"],
+    ),
+    (
+        "foo+json",
+        {"json": {"actions": [SUBMIT_T]}, "headers": {"content-type": "foo+json"}},
+        ["declined"],
+    ),
+    (
+        "application/vnd.x+json",
+        {"json": {"actions": [SUBMIT_T]}, "headers": {"content-type": "application/vnd.x+json"}},
+        ["refused"],  # JSON to FastAPI too: an unknown task, in the same words
+    ),
+    (
         "text/plain",
         {"content": b'{"actions": []}', "headers": {"content-type": "text/plain"}},
         ["declined"],

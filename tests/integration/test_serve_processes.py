@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -62,26 +65,29 @@ def test_several_api_processes_share_one_port(backend: str, db_url: str, tmp_pat
         kill(proc, signal.SIGTERM)
 
 
-def test_serve_delivers_from_a_worker_child(backend: str, db_url: str, tmp_path: Path) -> None:
-    """With several cores the dispatcher is a child process; SIGTERM stops both."""
-    env = worker_env(db_url, tmp_path, bootstrap_api_key="shk_child")
+@contextlib.contextmanager
+def _serving(
+    db_url: str, tmp_path: Path, key: str, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """One ``serve`` process, answering; stopped by SIGTERM, which must end it cleanly."""
+    env = worker_env(db_url, tmp_path, bootstrap_api_key=key, **settings)
     port = free_port()
     log = tmp_path / "serve.log"
     proc = _serve(env, log, port, 1)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(base), timeout=60, what="serve")
-        with Receiver() as receiver, Api(base, "shk_child") as api:
-            dataset_hash, _ = api.dataset_with_units(1)
-            flow = submit_to_complete_workflow(complete_webhook=receiver.url("/done"))
-            project_hash = api.create_project("p", [dataset_hash], workflow=flow)["project_hash"]
-            task = api.tasks(project_hash)[0]
-            api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
-            receiver.wait_for(1, path="/done", timeout=30)
-        children = _children(proc.pid)
-        assert len(children) == 1
+        yield proc, base, log
     finally:
         assert kill(proc, signal.SIGTERM) == 0
+
+
+def test_serve_delivers_from_a_worker_child(db_url: str, tmp_path: Path) -> None:
+    """With several cores the dispatcher is a child process; SIGTERM stops both."""
+    with _serving(db_url, tmp_path, "shk_child") as (proc, base, _):
+        _submit_one_and_receive_it(base, "shk_child")
+        children = _children(proc.pid)
+        assert len(children) == 1
     for pid in children:
         wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 30, "the child to stop")
 
@@ -105,24 +111,41 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_serve_keeps_the_dispatcher_inside_when_told_to(
-    backend: str, db_url: str, tmp_path: Path
-) -> None:
+def test_serve_keeps_the_dispatcher_inside_when_told_to(db_url: str, tmp_path: Path) -> None:
     """``STAGEHOOK_DISPATCHER_PROCESS=false``: one process, and deliveries still go out."""
-    env = worker_env(db_url, tmp_path, bootstrap_api_key="shk_one", dispatcher_process="false")
-    port = free_port()
-    log = tmp_path / "serve.log"
-    proc = _serve(env, log, port, 1)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(base), timeout=60, what="serve")
-        with Receiver() as receiver, Api(base, "shk_one") as api:
-            dataset_hash, _ = api.dataset_with_units(1)
-            flow = submit_to_complete_workflow(complete_webhook=receiver.url("/done"))
-            project_hash = api.create_project("p", [dataset_hash], workflow=flow)["project_hash"]
-            task = api.tasks(project_hash)[0]
-            api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
-            receiver.wait_for(1, path="/done", timeout=30)
+    with _serving(db_url, tmp_path, "shk_one", dispatcher_process="false") as (proc, base, _):
+        _submit_one_and_receive_it(base, "shk_one")
         assert _children(proc.pid) == []
-    finally:
-        assert kill(proc, signal.SIGTERM) == 0
+
+
+def test_a_worker_child_that_dies_is_replaced(db_url: str, tmp_path: Path) -> None:
+    """SIGKILL to the worker child: ``serve`` starts another, and deliveries go on."""
+    with _serving(db_url, tmp_path, "shk_again", dispatcher_process="true") as (proc, base, log):
+        wait_until(lambda: len(_children(proc.pid)) == 1, timeout=60, what="the worker child")
+        (first,) = _children(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        wait_until(
+            lambda: [c for c in _children(proc.pid) if c != first and _alive(c)],
+            timeout=60,
+            what="another worker child",
+        )
+        _submit_one_and_receive_it(base, "shk_again")
+        assert "the delivery worker child exited" in log.read_text()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _submit_one_and_receive_it(base: str, key: str) -> None:
+    with Receiver() as receiver, Api(base, key) as api:
+        dataset_hash, _ = api.dataset_with_units(1)
+        flow = submit_to_complete_workflow(complete_webhook=receiver.url("/done"))
+        project_hash = api.create_project("p", [dataset_hash], workflow=flow)["project_hash"]
+        task = api.tasks(project_hash)[0]
+        api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
+        receiver.wait_for(1, path="/done", timeout=30)

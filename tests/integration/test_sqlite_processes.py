@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
 from stagehook.store.db import Database
 from stagehook.store.migrate import migrate
@@ -136,3 +137,38 @@ def test_a_dead_listeners_marker_is_removed_by_the_next_ring(tmp_path: Path) -> 
     board.ring()
     assert list(board.directory.iterdir()) == []
     board.close()
+
+
+def test_a_failed_wake_up_does_not_fail_the_committed_write(tmp_path: Path) -> None:
+    """The wake-up after a commit is a hint: if it fails (here the board's directory is
+    a plain file), the write is stored and its caller hears so."""
+    db = Database(f"sqlite:///{tmp_path / 'f.db'}")
+    migrate(db)
+    Path(f"{tmp_path / 'f.db'}-wake").write_text("not a directory")
+
+    def work(conn: Connection) -> str:
+        conn.exec_driver_sql("UPDATE auth_epoch SET value = value + 1")
+        db.notify(conn)
+        return "stored"
+
+    with db.read() as conn:
+        before = conn.exec_driver_sql("SELECT value FROM auth_epoch").scalar()
+    assert db.write_grouped(work) == "stored"
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM auth_epoch").scalar() == before + 1
+    db.dispose()
+
+
+def test_a_listener_puts_its_marker_back(
+    tmp_path: Path, board_listening: tuple[WakeBoard, list[int]]
+) -> None:
+    """A marker removed under a live listener (a sender in another network namespace
+    found its socket unreachable; a cleaner) is back within seconds, and rings reach it."""
+    board, wakes = board_listening
+    (marker,) = board.directory.iterdir()
+    marker.unlink()
+    wait_until(lambda: marker.exists(), what="the marker back")
+    other = WakeBoard(tmp_path / "w.db")
+    other.ring()
+    wait_until(lambda: len(wakes) == 2, what="a wake-up through the new marker")
+    other.close()

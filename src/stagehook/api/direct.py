@@ -46,9 +46,11 @@ Handler = Callable[[Request, bytes], Awaitable[Response]]
 
 
 def json_body_sent(request: Request) -> bool:
-    """Whether FastAPI would parse this request's body as JSON (strict content type)."""
+    """Whether FastAPI would parse this request's body as JSON (strict content type:
+    ``application/json`` or ``application/<anything>+json``, as FastAPI reads it)."""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return kind == "application/json" or kind.endswith("+json")
+    main, slash, sub = kind.partition("/")
+    return main == "application" and bool(slash) and (sub == "json" or sub.endswith("+json"))
 
 
 class DirectRoute(BaseRoute):

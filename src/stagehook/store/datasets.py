@@ -60,7 +60,7 @@ def list_datasets(
         .order_by(datasets.c.created_at, datasets.c.dataset_hash)
     )
     offset = decode_cursor(cursor)
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(query.offset(offset).limit(limit + 1)).mappings().all()
     page = [dict(r) for r in rows[:limit]]
     return page, encode_cursor(offset + limit) if len(rows) > limit else None
@@ -113,7 +113,7 @@ def list_data_units(
     )
     if sha256 is not None:
         query = query.where(data_units.c.sha256 == sha256.lower())
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         require_dataset(conn, principal, dataset_hash)
         rows = conn.execute(query.order_by(data_units.c.seq).limit(limit + 1)).mappings().all()
     page = [dict(r) for r in rows[:limit]]

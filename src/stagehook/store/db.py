@@ -28,7 +28,12 @@ from stagehook.errors import Unavailable
 from stagehook.store.group_commit import GroupCommit
 from stagehook.store.loop_reads import LoopReads
 from stagehook.store.pg_notify import WAKE_CHANNEL, Notifier
-from stagehook.store.sqlite_processes import WakeBoard, WriterLock
+from stagehook.store.sqlite_processes import (
+    SHARED_WRITER_LOCK,
+    WAKES_ACROSS_PROCESSES,
+    WakeBoard,
+    WriterLock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +92,9 @@ class Database:
         self._board: WakeBoard | None = None
         database = self.engine.url.database
         if self.is_sqlite and database and database != ":memory:":
-            self._file_lock = WriterLock(Path(database).absolute())
-            self._board = WakeBoard(Path(database).absolute())
+            path = Path(database).absolute()
+            self._file_lock = WriterLock(path) if SHARED_WRITER_LOCK else None
+            self._board = WakeBoard(path) if WAKES_ACROSS_PROCESSES else None
         self._notifier = None if self.is_sqlite else Notifier(self._libpq_url())
         self._loop_reads = LoopReads(self.engine)
 
@@ -215,12 +221,21 @@ class Database:
                 finally:
                     conn.info.pop("wake", None)
         if woke:
-            for listener in list(self._wake_listeners):
-                listener()
-            if self._board is not None:
-                self._board.ring()
-            if self._notifier is not None:
-                self._notifier.ring()
+            self._wake_after_commit()
+
+    def _wake_after_commit(self) -> None:
+        """Committed: tell the dispatchers. A wake-up is a hint (they also poll), so a
+        failure here is logged, never raised: the caller's write is stored."""
+        rings: list[Callable[[], None]] = list(self._wake_listeners)
+        if self._board is not None:
+            rings.append(self._board.ring)
+        if self._notifier is not None:
+            rings.append(self._notifier.ring)
+        for ring in rings:
+            try:
+                ring()
+            except Exception:
+                log.exception("a wake-up after a commit failed; dispatchers poll meanwhile")
 
     async def read_value(self, sql: str) -> Any:
         """The first column of the first row of ``sql``, read by the event loop itself

@@ -79,7 +79,7 @@ def get_ontology(store: Store, ontology_hash: str) -> dict[str, Any]:
 
 def list_ontologies(store: Store, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
     after = decode_cursor(cursor)
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(
             select(ontologies)
             .where(ontologies.c.seq > after)

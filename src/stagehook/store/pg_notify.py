@@ -40,7 +40,7 @@ class Notifier:
             if self._closed:
                 return
             self._pending = True
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._send_rings, name="stagehook-notify", daemon=True
                 )
@@ -63,7 +63,7 @@ class Notifier:
                     conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
                 conn.execute(f"NOTIFY {WAKE_CHANNEL}")
                 backoff = 0.5
-            except psycopg.Error as exc:
+            except Exception as exc:  # psycopg's errors, and anything unforeseen
                 # the dispatchers' polling covers what this wake-up missed meanwhile
                 log.warning("NOTIFY failed (%s); next try in %.1fs", exc, backoff)
                 if conn is not None:

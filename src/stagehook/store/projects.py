@@ -134,7 +134,7 @@ def list_projects(
         .where(projects.c.seq > after, visible_projects(principal))
         .order_by(projects.c.seq)
     )
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(query.limit(limit + 1)).all()
     page = [
         {"project_hash": r.project_hash, "title": r.title, "created_at": r.created_at}

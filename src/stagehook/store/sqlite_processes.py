@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
@@ -43,6 +42,8 @@ _PREFIX = "stagehook-wake-"
 _RELIST_AFTER = 1.0
 
 WAKES_ACROSS_PROCESSES = sys.platform.startswith("linux")
+#: ``flock`` exists on every POSIX system, not on Windows (one process there).
+SHARED_WRITER_LOCK = sys.platform != "win32"
 
 
 class WriterLock:
@@ -57,6 +58,8 @@ class WriterLock:
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
+        import fcntl  # POSIX only (SHARED_WRITER_LOCK)
+
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
             yield
@@ -73,7 +76,7 @@ class WakeBoard:
 
     def __init__(self, database: Path) -> None:
         self.directory = Path(f"{database}-wake")
-        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # Linux only
         self._sender.setblocking(False)
         self._own: set[str] = set()  # tokens this process listens on
         #: (directory mtime, when listed, tokens) — replaced whole, read without a lock
@@ -96,50 +99,63 @@ class WakeBoard:
     def _listeners(self) -> tuple[str, ...]:
         try:
             mtime = os.stat(self.directory).st_mtime_ns
-        except FileNotFoundError:
+        except OSError:
             return ()
         seen, listed_at, tokens = self._listing
         now = time.monotonic()
         if mtime != seen or now - listed_at > _RELIST_AFTER:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 tokens = tuple(p.name for p in self.directory.iterdir())
             self._listing = (mtime, now, tokens)
         return tokens
 
     def _forget(self, token: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             (self.directory / token).unlink()
 
     async def listen(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Call ``wake`` (on this loop) whenever another process rings, until ``stop``."""
+        """Call ``wake`` (on this loop) whenever another process rings, until ``stop``.
+
+        The marker is put back within a second if anything removed it (a sender that
+        could not reach this socket, from another network namespace; a cleaner).
+        If the board cannot be joined (no directory), it says so once and the
+        dispatcher goes on polling.
+        """
         if not WAKES_ACROSS_PROCESSES:
             await stop.wait()
             return
         token = secrets.token_hex(8)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.setblocking(False)
-        listener.bind(_address(token))
-        loop = asyncio.get_running_loop()
-
-        def drain() -> None:
-            with contextlib.suppress(BlockingIOError):
-                while listener.recv(64):
-                    pass
-            wake()
-
-        self.directory.mkdir(mode=0o700, exist_ok=True)
         marker = self.directory / token
-        marker.touch(mode=0o600)
-        self._own.add(token)
-        loop.add_reader(listener.fileno(), drain)
-        try:
-            wake()  # anything committed before we listened
-            await stop.wait()
-        finally:
-            loop.remove_reader(listener.fileno())
-            self._own.discard(token)
-            marker.unlink(missing_ok=True)
-            listener.close()
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+            listener.setblocking(False)
+            listener.bind(_address(token))
+
+            def drain() -> None:
+                with contextlib.suppress(BlockingIOError):
+                    while listener.recv(64):
+                        pass
+                wake()
+
+            self._own.add(token)
+            loop.add_reader(listener.fileno(), drain)
+            try:
+                wake()  # anything committed before we listened
+                while not stop.is_set():
+                    try:
+                        if not marker.exists():
+                            self.directory.mkdir(mode=0o700, exist_ok=True)
+                            marker.touch(mode=0o600)
+                    except OSError as exc:
+                        log.warning("cannot join the wake board %s: %s", self.directory, exc)
+                        await stop.wait()
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=1.0)
+            finally:
+                loop.remove_reader(listener.fileno())
+                self._own.discard(token)
+                marker.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._sender.close()

@@ -51,7 +51,7 @@ def create_user(
 
 
 def list_users(store: Store) -> list[Principal]:
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         rows = conn.execute(select(users).order_by(users.c.username)).all()
     return [_principal(r) for r in rows]
 

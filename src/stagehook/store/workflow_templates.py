@@ -61,7 +61,7 @@ def list_templates(
     store: Store, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = decode_cursor(cursor)
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         rows = (
             conn.execute(
                 select(workflow_templates)

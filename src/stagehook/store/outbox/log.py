@@ -75,7 +75,7 @@ def list_deliveries(
         query = query.where(deliveries.c.created_at >= since)
     if until is not None:
         query = query.where(deliveries.c.created_at < until)
-    with store.db.read_many() as conn:
+    with store.db.read() as conn:
         ordered = query.order_by(deliveries.c.id.desc()).limit(limit + 1)
         rows = [dict(r) for r in conn.execute(ordered).mappings()]
         page = rows[:limit]
