@@ -140,22 +140,28 @@ class WakeBoard:
             self._own.add(token)
             loop.add_reader(listener.fileno(), drain)
             try:
-                wake()  # anything committed before we listened
-                while not stop.is_set():
-                    try:
-                        if not marker.exists():
-                            self.directory.mkdir(mode=0o700, exist_ok=True)
-                            marker.touch(mode=0o600)
-                    except OSError as exc:
-                        log.warning("cannot join the wake board %s: %s", self.directory, exc)
-                        await stop.wait()
-                        break
+                joined = self._post(marker)
+                wake()  # anything committed before we listened (the marker is up now)
+                while joined and not stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=1.0)
+                    joined = self._post(marker)
+                await stop.wait()
             finally:
                 loop.remove_reader(listener.fileno())
                 self._own.discard(token)
                 marker.unlink(missing_ok=True)
+
+    def _post(self, marker: Path) -> bool:
+        """Put up this listener's marker if it is not there; False if it cannot be."""
+        try:
+            if not marker.exists():
+                self.directory.mkdir(mode=0o700, exist_ok=True)
+                marker.touch(mode=0o600)
+        except OSError as exc:
+            log.warning("cannot join the wake board %s: %s", self.directory, exc)
+            return False
+        return True
 
     def close(self) -> None:
         self._sender.close()
