@@ -22,6 +22,7 @@ from pathlib import Path
 
 import aiohttp
 from _common import ROOT, settings_env
+from tests.support.processes import children
 
 BENCH_KEY = "shk_bench"
 AUTH = {"authorization": f"Bearer {BENCH_KEY}"}
@@ -44,23 +45,12 @@ class Server:
 
     def children_rss_mb(self) -> float:
         """Its running children's RSS (the delivery worker child)."""
-        return sum(_rss_mb(pid) for pid in self._children())
+        return sum(_rss_mb(pid) for pid in children(self.pid))
 
     def children_cpu_seconds(self) -> float:
         """Its running children's CPU: the delivery worker ``serve`` starts beside the
         API on a machine with several cores (both backends)."""
-        return sum(_cpu(pid) for pid in self._children())
-
-    def _children(self) -> list[int]:
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.pid:
-                found.append(int(stat.parent.name))
-        return found
+        return sum(_cpu(pid) for pid in children(self.pid))
 
     def cpu_seconds(self) -> float:
         """The ``serve`` process's own CPU (utime + stime)."""

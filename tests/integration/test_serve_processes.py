@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.api import Api
-from tests.support.processes import free_port, kill, worker_env
+from tests.support.processes import children, free_port, kill, worker_env
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, submit_to_complete_workflow
@@ -86,9 +86,9 @@ def test_serve_delivers_from_a_worker_child(db_url: str, tmp_path: Path) -> None
     """With several cores the dispatcher is a child process; SIGTERM stops both."""
     with _serving(db_url, tmp_path, "shk_child") as (proc, base, _):
         _submit_one_and_receive_it(base, "shk_child")
-        children = _children(proc.pid)
-        assert len(children) == 1
-    for pid in children:
+        spawned = children(proc.pid)
+        assert len(spawned) == 1
+    for pid in spawned:
         wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 30, "the child to stop")
 
 
@@ -99,33 +99,21 @@ def _answers(base: str) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_serve_keeps_the_dispatcher_inside_when_told_to(db_url: str, tmp_path: Path) -> None:
     """``STAGEHOOK_DISPATCHER_PROCESS=false``: one process, and deliveries still go out."""
     with _serving(db_url, tmp_path, "shk_one", dispatcher_process="false") as (proc, base, _):
         _submit_one_and_receive_it(base, "shk_one")
-        assert _children(proc.pid) == []
+        assert children(proc.pid) == []
 
 
 def test_a_worker_child_that_dies_is_replaced(db_url: str, tmp_path: Path) -> None:
     """SIGKILL to the worker child: ``serve`` starts another, and deliveries go on."""
     with _serving(db_url, tmp_path, "shk_again", dispatcher_process="true") as (proc, base, log):
-        wait_until(lambda: len(_children(proc.pid)) == 1, timeout=60, what="the worker child")
-        (first,) = _children(proc.pid)
+        wait_until(lambda: len(children(proc.pid)) == 1, timeout=60, what="the worker child")
+        (first,) = children(proc.pid)
         os.kill(first, signal.SIGKILL)
         wait_until(
-            lambda: [c for c in _children(proc.pid) if c != first and _alive(c)],
+            lambda: [c for c in children(proc.pid) if c != first and _alive(c)],
             timeout=60,
             what="another worker child",
         )

@@ -78,3 +78,16 @@ def restart_postgres() -> None:
         timeout=120,
         capture_output=True,
     )
+
+
+def children(pid: int) -> list[int]:
+    """The running (or not yet reaped) child processes of ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
