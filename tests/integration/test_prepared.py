@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ from sqlalchemy import bindparam, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from stagehook.store.db import Database
-from stagehook.store.prepared import Prepared, pipeline
+from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.tables import auth_epoch, events, workflow_templates
 
 _EVENT = Prepared(
@@ -101,25 +102,55 @@ def test_an_in_list_is_refused_at_the_first_run(db: Database) -> None:
         statement.rows(conn, {"u": ["a"]})
 
 
-def test_a_pipeline_sends_reads_and_writes_in_flights_and_keeps_errors_typed(
-    db: Database,
-) -> None:
-    """``pipeline``: on PostgreSQL one flight per block; rows read after it, errors typed."""
-    with db.write() as conn:
-        with pipeline(conn):
-            _EVENT.run(conn, _event("p1"))
-            _EVENT.run_many(conn, [_event("p2"), _event("p3")])
-            sent = [_BODY.send(conn, {"uid": uid}) for uid in ("p1", "p3", "none")]
-        assert [bytes(r[0]) if (r := s.first()) else None for s in sent] == [
-            b'{"uid": "p1"}',
-            b'{"uid": "p3"}',
-            None,
-        ]
-    with pytest.raises(IntegrityError), db.write() as conn, pipeline(conn):
-        _EVENT.run(conn, _event("p4"))
-        _EVENT.run(conn, _event("p1"))  # a duplicate: the whole transaction goes
-    with db.read() as conn:
-        assert _BODY.first(conn, {"uid": "p4"}) is None
+_EVENTS_FROM_JSON = Prepared(
+    text(
+        "INSERT INTO events (uid, project_hash, stage_uuid, event_type, body, created_at) "
+        "SELECT r.uid, r.project_hash, r.stage_uuid, r.event_type, decode(r.body, 'base64'), "
+        "r.created_at FROM "
+        + json_rows(
+            "rows",
+            [
+                ("uid", "text"),
+                ("project_hash", "text"),
+                ("stage_uuid", "text"),
+                ("event_type", "text"),
+                ("body", "text"),
+                ("created_at", "float8"),
+            ],
+        )
+    )
+)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_rows_from_one_json_parameter_arrive_exactly(migrated_db: Database, count: int) -> None:
+    """``json_rows`` (PostgreSQL): texts beyond ASCII, NULL-free bytes as base64 and
+    float timestamps come out exactly as they went in, whatever the row count."""
+    if not migrated_db.url.startswith("postgresql"):
+        pytest.skip("SQLite writes a transition statement by statement")
+    body = '{"name": "Zoë ✓ 🚀", "q": "\\u0000 \\"x\\""}'.encode()
+    rows = [
+        {
+            "uid": f"j{i}",
+            "project_hash": "p ✓",
+            "stage_uuid": "s",
+            "event_type": "e",
+            "body": base64.b64encode(body + bytes([i, 255])).decode(),
+            "created_at": 1796020716.0188575 + i / 3,
+        }
+        for i in range(count)
+    ]
+    with migrated_db.write() as conn:
+        _EVENTS_FROM_JSON.run(conn, {"rows": json_param(rows)})
+    with migrated_db.read() as conn:
+        stored = conn.execute(
+            select(events.c.uid, events.c.project_hash, events.c.body, events.c.created_at)
+            .where(events.c.uid.like("j%"))
+            .order_by(events.c.uid)
+        ).all()
+    assert [(r.uid, r.project_hash, bytes(r.body), r.created_at) for r in stored] == [
+        (f"j{i}", "p ✓", body + bytes([i, 255]), 1796020716.0188575 + i / 3) for i in range(count)
+    ]
 
 
 def test_cursor_listeners_see_prepared_statements(db: Database) -> None:

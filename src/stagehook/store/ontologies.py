@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
@@ -160,15 +159,5 @@ _PROJECT_STRUCTURE = Prepared(
 
 def project_index(conn: Connection, project_hash: str) -> Index | None:
     """The ontology a project labels with, or None for a project without one."""
-    return index_later(conn, project_hash)()
-
-
-def index_later(conn: Connection, project_hash: str) -> Callable[[], Index | None]:
-    """``project_index``, its read sent now (one flight with others in a pipeline)."""
-    sent = _PROJECT_STRUCTURE.send(conn, {"project_hash": project_hash})
-
-    def read() -> Index | None:
-        row = sent.first()
-        return None if row is None else parsed.index(row[0])
-
-    return read
+    row = _PROJECT_STRUCTURE.first(conn, {"project_hash": project_hash})
+    return None if row is None else parsed.index(row[0])

@@ -27,10 +27,10 @@ everything else uses ``conn.execute``.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,24 @@ def _plan_for(statement: ClauseElement, dialect: Dialect) -> _Plan:
 _IN_LIST = re.compile(r"IN_LIST\((\w+)\)")
 
 
+def json_rows(param: str, columns: Sequence[tuple[str, str]]) -> str:
+    """PostgreSQL: the rows of JSON parameter ``:param`` (an array of objects, see
+    ``json_param``) as ``r(<columns>)``, each column ``(name, type)``.
+
+    One text parameter for any number of rows: psycopg dumps a Python list parameter
+    in Python, element by element (7 µs a list here), and PostgreSQL costs an array
+    parameter's generic plan for 100 rows but a custom plan for the rows it got, so it
+    re-plans such a statement at every run. A JSON recordset is costed alike both ways."""
+    typed = ", ".join(f"{name} {type_}" for name, type_ in columns)
+    return f"json_to_recordset(CAST(:{param} AS json)) AS r({typed})"
+
+
+def json_param(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The value of ``json_rows``' parameter for ``rows`` (JSON values only: send
+    ``bytea`` as base64 text and ``decode(r.name, 'base64')`` it in the statement)."""
+    return json.dumps(rows, ensure_ascii=False)
+
+
 class Prepared:
     """One Core or ``text()`` statement (named bind parameters only) as the driver runs it.
 
@@ -117,14 +135,19 @@ class Prepared:
         self._lock = threading.Lock()
 
     @classmethod
-    def sql(cls, statement: str) -> Prepared:
+    def sql(
+        cls, statement: str, *, sqlite: str | None = None, postgresql: str | None = None
+    ) -> Prepared:
         """Hand-written SQL: ``:name`` parameters, ``IN_LIST(name)`` for a list of values
-        (write ``CAST(:name AS type)``, not ``:name::type``, which is no parameter)."""
-        names = _IN_LIST.findall(statement)
-        sqlite = text(_IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", statement))
+        (write ``CAST(:name AS type)``, not ``:name::type``, which is no parameter).
+        ``sqlite`` / ``postgresql``: that dialect's own spelling, with the same parameters."""
+        lite = sqlite or statement
+        names = _IN_LIST.findall(lite)
+        as_sqlite = text(_IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", lite))
         if names:
-            sqlite = sqlite.bindparams(*(bindparam(name, type_=JSON) for name in names))
-        return cls(sqlite, postgresql=text(_IN_LIST.sub(r"= ANY(:\1)", statement)))
+            as_sqlite = as_sqlite.bindparams(*(bindparam(name, type_=JSON) for name in names))
+        pg = text(_IN_LIST.sub(r"= ANY(:\1)", postgresql or statement))
+        return cls(as_sqlite, postgresql=pg)
 
     def _plan(self, conn: Connection) -> _Plan:
         dialect = conn.dialect
@@ -136,8 +159,7 @@ class Prepared:
         return plan
 
     def send(self, conn: Connection, values: Mapping[str, Any]) -> Rows:
-        """Run the statement; its rows are read when asked for (``Rows``). Inside
-        ``pipeline`` on PostgreSQL the statement is only queued until then."""
+        """Run the statement; its rows are read when asked for (``Rows``)."""
         plan = self._plan(conn)
         cursor = _run(conn, plan, plan.params(values), many=False)
         return Rows(plan, cursor, conn.dialect)
@@ -150,7 +172,7 @@ class Prepared:
         return self.send(conn, values).first()
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
-        """A write (its outcome is not waited for inside ``pipeline``)."""
+        """A write, or any statement whose rows are not wanted."""
         plan = self._plan(conn)
         _run(conn, plan, plan.params(values), many=False).close()
 
@@ -178,7 +200,7 @@ class Rows:
         error = self._dialect.loaded_dbapi.Error
         try:
             return [self._plan.row(r) for r in self._cursor.fetchall()]
-        except error as exc:  # inside a pipeline, a statement's error arrives here
+        except error as exc:  # as SQLAlchemy would have raised it
             raise DBAPIError.instance(
                 self._plan.sql, None, exc, error, dialect=self._dialect
             ) from exc
@@ -188,26 +210,6 @@ class Rows:
     def first(self) -> tuple[Any, ...] | None:
         rows = self.all()
         return rows[0] if rows else None
-
-
-@contextlib.contextmanager
-def pipeline(conn: Connection) -> Iterator[None]:
-    """On PostgreSQL, statements run inside are sent without waiting for each answer
-    (psycopg's pipeline mode): a submit's reads go out in one flight and its writes in
-    another, instead of a round trip each. Rows of a statement sent inside can be read
-    inside (that waits for everything sent so far) or after. On SQLite, nothing changes.
-    """
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    driver = conn.connection.driver_connection
-    try:
-        with driver.pipeline():  # type: ignore[union-attr]
-            yield
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            "(pipeline)", None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from exc
 
 
 def _run(conn: Connection, plan: _Plan, params: Any, *, many: bool) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Text, bindparam, cast, select
 
 from stagehook.errors import NotFound
 from stagehook.store import parsed
-from stagehook.store.outbox.write import PROJECT_HOOKS, Hook
+from stagehook.store.outbox.write import PROJECT_HOOKS
 from stagehook.store.prepared import Prepared
 from stagehook.store.tables import projects
 from stagehook.workflow.stages import Workflow
@@ -31,27 +30,11 @@ def project_row(conn: Connection, project_hash: str) -> Any:
     return row
 
 
-def workflow_later(
-    conn: Connection, project_hash: str
-) -> Callable[[], tuple[Workflow, list[Hook]]]:
-    """Send the reads of the workflow and its live hooks now; parse when called.
-
-    Inside ``prepared.pipeline`` the reads go out with the caller's others in one flight.
-    Parsed once per stored text (store/parsed.py).
-    """
-    graph = _GRAPH_TEXT.send(conn, {"project_hash": project_hash})
-    hooks = PROJECT_HOOKS.send(conn, {"project_hash": project_hash})
-
-    def read() -> tuple[Workflow, list[Hook]]:
-        row = graph.first()
-        if row is None:
-            raise NotFound(f"project {project_hash} does not exist")
-        live = [Hook(stage, hook_id, url, bool(on)) for stage, hook_id, url, on in hooks.all()]
-        return parsed.workflow(row[0], {h.stage_uuid: h.url for h in live}), live
-
-    return read
-
-
 def load_workflow(conn: Connection, project_hash: str) -> Workflow:
-    """Read in ``conn``'s transaction; parsed once per stored text (store/parsed.py)."""
-    return workflow_later(conn, project_hash)()[0]
+    """The workflow with its live webhooks wired in, read in ``conn``'s transaction;
+    parsed once per stored text (store/parsed.py)."""
+    row = _GRAPH_TEXT.first(conn, {"project_hash": project_hash})
+    if row is None:
+        raise NotFound(f"project {project_hash} does not exist")
+    hooks = PROJECT_HOOKS.rows(conn, {"project_hash": project_hash})
+    return parsed.workflow(row[0], {stage: url for stage, _, url, _ in hooks})

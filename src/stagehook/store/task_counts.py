@@ -19,10 +19,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text
 
-from stagehook.store.prepared import Prepared
+from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.tables import task_counts
 
 SHARDS = 32
@@ -46,17 +47,49 @@ _READ = (
 
 def add(conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]) -> None:
     """Apply ``(key, delta)`` pairs inside the caller's transaction."""
-    summed: Counter[Key] = Counter()
-    for key, delta in deltas:
-        summed[key] += delta
-    shard = 0 if conn.dialect.name == "sqlite" else random.randrange(SHARDS)
+    shard = shard_for(conn)
     rows = [
         {"project_hash": project_hash, "stage_uuid": s, "status": st, "shard": shard, "n": n}
-        for (s, st), n in sorted(summed.items())
-        if n
+        for (s, st), n in summed(deltas)
     ]
     if rows:
         _UPSERT.run_many(conn, rows)
+
+
+def summed(deltas: Iterable[tuple[Key, int]]) -> list[tuple[Key, int]]:
+    """One non-zero delta per key, in key order (the order rows are locked in)."""
+    total: Counter[Key] = Counter()
+    for key, delta in deltas:
+        total[key] += delta
+    return [(key, n) for key, n in sorted(total.items()) if n]
+
+
+def shard_for(conn: Connection) -> int:
+    """The shard one transaction adds to (always 0 on SQLite)."""
+    return 0 if conn.dialect.name == "sqlite" else random.randrange(SHARDS)
+
+
+#: ``add`` as a part of one PostgreSQL statement (store/tasks.py writes a whole
+#: transition in one); ``cte_params`` gives its values. Rows go in key order.
+UPSERT_CTE = (
+    "counted AS (INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
+    "SELECT CAST(:counted_project AS text), r.stage_uuid, r.status, :counted_shard, r.n FROM "
+    + json_rows("counted", (("stage_uuid", "text"), ("status", "text"), ("n", "bigint")))
+    + " ON CONFLICT (project_hash, stage_uuid, status, shard) "
+    "DO UPDATE SET n = task_counts.n + excluded.n)"
+)
+
+
+def cte_params(
+    conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]
+) -> dict[str, Any]:
+    """The values of ``UPSERT_CTE`` for ``deltas``."""
+    rows = [{"stage_uuid": s, "status": st, "n": n} for (s, st), n in summed(deltas)]
+    return {
+        "counted": json_param(rows),
+        "counted_project": project_hash,
+        "counted_shard": shard_for(conn),
+    }
 
 
 def moved(before: Key, after: Key) -> list[tuple[Key, int]]:

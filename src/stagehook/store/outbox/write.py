@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from stagehook.events import encode_event
 from stagehook.store.context import Store
 from stagehook.store.outbox.records import DUE_STATUSES, DeliveryStatus
-from stagehook.store.prepared import Prepared
+from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.tables import deliveries, events, webhooks
 from stagehook.workflow.task_machine import EventIntent
 
@@ -66,6 +67,17 @@ _INSERT_DELIVERIES = Prepared(
 )
 
 
+class OutboxRows(NamedTuple):
+    """A transition's events and their deliveries, as the outbox tables store them."""
+
+    events: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+
+    @property
+    def uids(self) -> list[str]:
+        return [row["uid"] for row in self.events]
+
+
 def write_events(
     conn: Connection,
     store: Store,
@@ -80,8 +92,22 @@ def write_events(
     costs a handful of statements, not three per task. ``project_hooks``: every live
     hook of the project, read earlier in the same transaction (saves a read).
     """
+    rows = outbox_rows(conn, store, project_hash, intents, project_hooks)
+    insert_rows(conn, store, rows)
+    return rows.uids
+
+
+def outbox_rows(
+    conn: Connection,
+    store: Store,
+    project_hash: str,
+    intents: Sequence[EventIntent],
+    project_hooks: Sequence[Hook] | None = None,
+) -> OutboxRows:
+    """Each event encoded once (the bytes every retry sends) and one delivery row per
+    live webhook of its stage; nothing is written (``insert_rows`` or ``INSERT_CTES``)."""
     if not intents:
-        return []
+        return OutboxRows([], [])
     now = store.clock.now()
     created = store.clock.utcnow()
     first_attempt = now + store.settings.retry_schedule[0]
@@ -134,12 +160,60 @@ def write_events(
                     "last_error": None if enabled else "webhook is disabled",
                 }
             )
-    # one driver executemany per table, whatever the row count
-    _INSERT_EVENTS.run_many(conn, event_rows)
-    if delivery_rows:
-        _INSERT_DELIVERIES.run_many(conn, delivery_rows)
+    return OutboxRows(event_rows, delivery_rows)
+
+
+def insert_rows(conn: Connection, store: Store, rows: OutboxRows) -> None:
+    """``rows`` in the caller's transaction: one driver executemany per table."""
+    _INSERT_EVENTS.run_many(conn, rows.events)
+    if rows.deliveries:
+        _INSERT_DELIVERIES.run_many(conn, rows.deliveries)
         store.db.notify(conn)
-    return [row["uid"] for row in event_rows]
+
+
+_CTE_EVENT_COLUMNS = (
+    ("uid", "text"),
+    ("project_hash", "text"),
+    ("stage_uuid", "text"),
+    ("event_type", "text"),
+    ("body_b64", "text"),
+    ("created_at", "float8"),
+)
+_COUNTERS = ("attempts", "retry_base")
+_CTE_DELIVERY_COLUMNS = tuple(
+    (name, "float8" if name.endswith("_at") else "integer" if name in _COUNTERS else "text")
+    for name in _DELIVERY_COLUMNS
+)
+
+#: ``OutboxRows`` as parts of one PostgreSQL statement (store/tasks.py writes a whole
+#: transition in one): ``INSERT``s in ``WITH`` clauses, each over one JSON parameter
+#: (store/prepared.py ``json_rows``). ``cte_params`` gives their values.
+INSERT_CTES = (
+    f"outbox_events AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+    "SELECT r.uid, r.project_hash, r.stage_uuid, r.event_type, decode(r.body_b64, 'base64'), "
+    f"r.created_at FROM {json_rows('outbox_events', _CTE_EVENT_COLUMNS)})",
+    f"outbox_deliveries AS (INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
+    f"SELECT * FROM {json_rows('outbox_deliveries', _CTE_DELIVERY_COLUMNS)})",
+)
+
+
+def cte_params(conn: Connection, store: Store, rows: OutboxRows) -> dict[str, str]:
+    """The values of ``INSERT_CTES`` for ``rows``; asks for a wake-up after the commit
+    when a delivery is among them (as ``insert_rows`` does)."""
+    events_ = [
+        {**{k: v for k, v in row.items() if k != "body"}, "body_b64": _b64(row["body"])}
+        for row in rows.events
+    ]
+    if rows.deliveries:
+        store.db.notify(conn)
+    return {
+        "outbox_events": json_param(events_),
+        "outbox_deliveries": json_param(rows.deliveries),
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def readdress_undelivered(conn: Connection, webhook_id: str, url: str) -> None:
