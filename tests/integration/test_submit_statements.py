@@ -16,8 +16,8 @@ from sqlalchemy import event, func, select
 
 from stagehook.store.context import Store
 from stagehook.store.tables import deliveries, events, task_history
-from tests.integration.test_task_counts import counted, shown
 from tests.support.api import Api
+from tests.support.counts import counted, shown
 from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
 
 #: the threads a write transaction runs on (store/group_commit.py)

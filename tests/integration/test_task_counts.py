@@ -6,37 +6,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 
 from stagehook.store import task_counts
 from stagehook.store.context import Store
-from stagehook.store.tables import tasks
 from stagehook.workflow.graph import route
 from stagehook.workflow.stages import Workflow
 from tests.support.api import ADMIN_KEY, Api
+from tests.support.counts import counted, shown
 from tests.support.web import WebClient
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW, ROUTER, router_workflow
-
-
-def counted(store: Store, project_hash: str) -> dict[str, dict[str, int]]:
-    """The truth: COUNT(*) over the tasks table."""
-    with store.db.read() as conn:
-        rows = conn.execute(
-            select(tasks.c.stage_uuid, tasks.c.status, func.count())
-            .where(tasks.c.project_hash == project_hash)
-            .group_by(tasks.c.stage_uuid, tasks.c.status)
-        ).all()
-    out: dict[str, dict[str, int]] = {}
-    for stage_uuid, status, n in rows:
-        out.setdefault(stage_uuid, {})[status] = n
-    return out
-
-
-def shown(api: Api, project_hash: str) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = api.request("GET", f"/projects/{project_hash}")[
-        "task_counts"
-    ]
-    return counts
 
 
 def check(api: Api, store: Store, project_hash: str) -> dict[str, dict[str, int]]:
