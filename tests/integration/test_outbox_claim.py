@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select, update
 
 from stagehook.clock import Clock
 from stagehook.config import Settings
@@ -16,7 +17,14 @@ from stagehook.store.context import Store
 from stagehook.store.outbox.claim import claim_due, release
 from stagehook.store.outbox.record import record_attempts
 from stagehook.store.outbox.records import DeliveryStatus, Recorded
-from stagehook.store.tables import deliveries, events, projects, webhooks
+from stagehook.store.tables import (
+    deliveries,
+    delivery_attempts,
+    endpoints,
+    events,
+    projects,
+    webhooks,
+)
 
 ROWS = 600
 
@@ -188,3 +196,79 @@ def test_record_writes_a_batch_of_mixed_results(qstore: Store) -> None:
             ).scalars()
         )
     assert statuses == {"delivered": 5, "retrying": 5}
+
+
+def test_a_batch_of_successes_is_recorded_in_one_statement_on_postgresql(qstore: Store) -> None:
+    """Attempts, delivered rows, healthy receivers and recovered webhooks: one statement
+    on PostgreSQL (psycopg costs ~50 µs a statement), every row as before."""
+    seed(qstore, urls=3)
+    now = qstore.clock.now()
+    with qstore.db.write() as conn:
+        claimed = claim_due(conn, "a", now=now, lease_seconds=10, limit=6, per_url=10)
+        conn.execute(update(webhooks).values(failing_since=now - 60))
+        conn.execute(
+            insert(endpoints).values(
+                url=claimed[0].url, consecutive_failures=3, circuit_open=True, probe_after=now
+            )
+        )
+    headers = {"webhook-id": "e0", "note": "Zoë ✓"}
+    results = [
+        Recorded(
+            delivery_id=c.id,
+            webhook_id=c.webhook_id,
+            url=c.url,
+            attempt_no=1,
+            started_at=now,
+            duration_ms=1.5,
+            status_code=204,
+            error_class=None,
+            error=None,
+            response_excerpt="ok",
+            request_headers=headers,
+            success=True,
+            status=DeliveryStatus.DELIVERED,
+            next_attempt_at=now,
+            disable_reason=None,
+        )
+        for c in claimed
+    ]
+    seen: list[str] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(qstore.db.engine, "before_cursor_execute", capture)
+    try:
+        with qstore.db.write() as conn:
+            record_attempts(
+                conn,
+                "a",
+                results,
+                now=now,
+                failure_threshold=5,
+                probe_interval=30,
+                disable_after=9e9,
+            )
+    finally:
+        event.remove(qstore.db.engine, "before_cursor_execute", capture)
+    if qstore.db.engine.dialect.name == "postgresql":
+        assert len(seen) == 1, seen
+    ids = [c.id for c in claimed]
+    with qstore.db.read() as conn:
+        assert set(
+            conn.execute(select(deliveries.c.status).where(deliveries.c.id.in_(ids))).scalars()
+        ) == {"delivered"}
+        logged = conn.execute(
+            select(delivery_attempts.c.delivery_id, delivery_attempts.c.request_headers).where(
+                delivery_attempts.c.delivery_id.in_(ids)
+            )
+        ).all()
+        assert sorted(r.delivery_id for r in logged) == sorted(ids)
+        assert all(r.request_headers == headers for r in logged)
+        circuits = conn.execute(
+            select(endpoints.c.url, endpoints.c.circuit_open, endpoints.c.consecutive_failures)
+        ).all()
+        assert {(r.url, bool(r.circuit_open), r.consecutive_failures) for r in circuits} == {
+            (url, False, 0) for url in {c.url for c in claimed}
+        }
+        assert conn.execute(select(webhooks.c.failing_since)).scalar() is None

@@ -6,14 +6,14 @@ Folded from a batch of results in a few statements per URL, not per attempt.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stagehook.store.outbox.records import Recorded
-from stagehook.store.prepared import Prepared
+from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.tables import endpoints, webhooks
 
 
@@ -45,6 +45,54 @@ UPDATE webhooks SET failing_since = NULL WHERE webhook_id = :id AND failing_sinc
 )
 
 
+class Fold(NamedTuple):
+    """A batch of results folded per receiver URL and per webhook, each sorted, so two
+    workers writing the same rows never wait on each other crosswise."""
+
+    #: URLs and webhooks whose last result in the batch is a success
+    healthy: list[str]
+    recovered: list[str]
+    #: the others, with their results in order
+    failing_urls: list[tuple[str, list[Recorded]]]
+    failing_hooks: list[tuple[str, list[Recorded]]]
+
+
+def fold(results: Sequence[Recorded]) -> Fold:
+    by_url: dict[str, list[Recorded]] = {}
+    by_hook: dict[str, list[Recorded]] = {}
+    for r in results:
+        by_url.setdefault(r.url, []).append(r)
+        by_hook.setdefault(r.webhook_id, []).append(r)
+    return Fold(
+        [url for url in sorted(by_url) if by_url[url][-1].success],
+        [hook for hook in sorted(by_hook) if by_hook[hook][-1].success],
+        [(url, rows) for url, rows in sorted(by_url.items()) if not rows[-1].success],
+        [(hook, rows) for hook, rows in sorted(by_hook.items()) if not rows[-1].success],
+    )
+
+
+#: The healthy part of a ``Fold`` as parts of one PostgreSQL statement
+#: (store/outbox/record.py): a JSON array of URLs and one of webhook ids.
+HEALTHY_CTES = (
+    "healthy AS (INSERT INTO endpoints (url, consecutive_failures, circuit_open, "
+    "probe_after, last_success_at) SELECT r.url, 0, false, NULL, :now FROM "
+    + json_rows("healthy", [("url", "text")])
+    + " ON CONFLICT (url) DO UPDATE SET consecutive_failures = 0, circuit_open = false, "
+    "probe_after = NULL, last_success_at = excluded.last_success_at)",
+    "recovered AS (UPDATE webhooks SET failing_since = NULL FROM "
+    + json_rows("recovered", [("id", "text")])
+    + " WHERE webhooks.webhook_id = r.id AND webhooks.failing_since IS NOT NULL)",
+)
+
+
+def healthy_params(folded: Fold) -> dict[str, str]:
+    """The values of ``HEALTHY_CTES`` (besides ``:now``)."""
+    return {
+        "healthy": json_param([{"url": url} for url in folded.healthy]),
+        "recovered": json_param([{"id": hook} for hook in folded.recovered]),
+    }
+
+
 def record_health(
     conn: Connection,
     results: Sequence[Recorded],
@@ -54,17 +102,22 @@ def record_health(
     disable_after: float,
 ) -> None:
     """Fold a batch of results into endpoint and webhook health."""
-    by_url: dict[str, list[Recorded]] = {}
-    by_hook: dict[str, list[Recorded]] = {}
-    for r in results:
-        by_url.setdefault(r.url, []).append(r)
-        by_hook.setdefault(r.webhook_id, []).append(r)
-    # Sorted, so two workers writing the same rows never wait on each other crosswise.
-    healthy = [{"url": url, "now": now} for url in sorted(by_url) if by_url[url][-1].success]
-    _HEALTHY.run_many(conn, healthy)
-    for url, rows in by_url.items():
-        if rows[-1].success:
-            continue
+    folded = fold(results)
+    _HEALTHY.run_many(conn, [{"url": url, "now": now} for url in folded.healthy])
+    _NOT_FAILING.run_many(conn, [{"id": hook} for hook in folded.recovered])
+    record_failing(conn, folded, now, failure_threshold, probe_interval, disable_after)
+
+
+def record_failing(
+    conn: Connection,
+    folded: Fold,
+    now: float,
+    failure_threshold: int,
+    probe_interval: float,
+    disable_after: float,
+) -> None:
+    """The URLs and webhooks of a ``Fold`` whose batch ended in a failure."""
+    for url, rows in folded.failing_urls:
         ensure_endpoint(conn, url)
         last_success = max((i for i, r in enumerate(rows) if r.success), default=-1)
         failures_after = len(rows) - last_success - 1
@@ -90,11 +143,8 @@ def record_health(
                 )
                 .values(circuit_open=True, probe_after=now + probe_interval)
             )
-    recovered = [{"id": hook} for hook in sorted(by_hook) if by_hook[hook][-1].success]
-    _NOT_FAILING.run_many(conn, recovered)
-    for webhook_id, rows in by_hook.items():
-        if not rows[-1].success:
-            _record_webhook(conn, webhook_id, rows, now, disable_after)
+    for webhook_id, rows in folded.failing_hooks:
+        _record_webhook(conn, webhook_id, rows, now, disable_after)
 
 
 def _record_webhook(
