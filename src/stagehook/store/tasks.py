@@ -68,6 +68,9 @@ def _batch_read(dialect: str) -> str:
     project's live webhooks, its ontology as stored, and the tasks (locked on
     PostgreSQL, in task order), the lists as JSON arrays of rows."""
     postgresql = dialect == "postgresql"
+    # SQLite's planner would read the project's tasks by ``ix_tasks_project_seq`` and
+    # filter (it does not know the list is short): ``+`` leaves it the task_uuid index
+    project = "project_hash" if postgresql else "+project_hash"
     uuids = (  # a JSON text: see prepared.json_rows
         "SELECT json_array_elements_text(CAST(:task_uuids AS json))"
         if postgresql
@@ -85,7 +88,7 @@ def _batch_read(dialect: str) -> str:
   (SELECT CAST(o.structure AS TEXT) FROM ontologies o WHERE o.ontology_hash = p.ontology_hash),
   (SELECT {rows_of(", ".join("t." + c for c in _STATE_COLUMNS))} FROM (
     SELECT {", ".join(_STATE_COLUMNS)} FROM tasks
-    WHERE project_hash = :project_hash AND task_uuid IN ({uuids})
+    WHERE {project} = :project_hash AND task_uuid IN ({uuids})
     {"ORDER BY task_uuid FOR UPDATE" if postgresql else ""}) t)
 FROM projects p WHERE p.project_hash = :project_hash"""
 
