@@ -12,10 +12,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
+from stagehook.store.access import Principal, Role
 from stagehook.store.context import Store
 from stagehook.store.tables import deliveries, events, task_history
+from stagehook.store.tasks import apply_stage_actions
+from stagehook.workflow.stages import Action
+from stagehook.workflow.task_machine import ActionRequest
 from tests.support.api import Api
 from tests.support.counts import counted, shown
 from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
@@ -76,3 +81,77 @@ def test_a_submit_is_one_read_and_one_write(api: Api, store: Store) -> None:
         [{"task_uuid": t["task_uuid"], "action": "SUBMIT"} for t in (second, _third)],
     )
     assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 3}}
+
+
+def _submit_racing(api: Api, store: Store, racing: Action) -> tuple[str, str, Any]:
+    """A single-task SUBMIT through the API while another transaction (``racing`` on
+    the same task, by user ``racer``, committed on another connection) runs just before
+    the submit's write: the task moves between the optimistic read and the write.
+    Returns the project, the task and the submit's answer."""
+    dataset_hash, _ = api.dataset_with_units(1)
+    flow = submit_to_complete_workflow(annotate_webhook="http://127.0.0.1:9/submitted")
+    project_hash = api.create_project("race", [dataset_hash], workflow=flow)["project_hash"]
+    task_uuid = api.tasks(project_hash)[0]["task_uuid"]
+    racer = Principal("racer-id", "racer", is_admin=True)
+    done: list[bool] = []
+
+    def race(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if not done and statement.startswith("WITH moved AS"):
+            done.append(True)
+            change = [ActionRequest(task_uuid, racing)]
+            apply_stage_actions(store, project_hash, ANNOTATE, change, racer, Role.ADMIN)
+
+    event.listen(store.db.engine, "before_cursor_execute", race)
+    try:
+        answer = api.raw(
+            "POST",
+            f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/actions",
+            json={"actions": [{"task_uuid": task_uuid, "action": "SUBMIT"}]},
+        )
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", race)
+    assert done, "the race did not run"
+    return project_hash, task_uuid, answer
+
+
+def _written(store: Store, project_hash: str, task_uuid: str) -> tuple[list[Any], int]:
+    """The task's history (action, from_status, actor) and the project's event count."""
+    with store.db.read() as conn:
+        history = conn.execute(
+            select(task_history.c.action, task_history.c.from_status, task_history.c.actor)
+            .where(task_history.c.task_uuid == task_uuid)
+            .order_by(task_history.c.id)
+        ).all()
+        events_written = conn.execute(
+            select(func.count()).where(events.c.project_hash == project_hash)
+        ).scalar_one()
+    return [tuple(h) for h in history], events_written
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_task_moved_between_read_and_write_is_read_again(api: Api, store: Store) -> None:
+    """PostgreSQL's single-task submit reads without a lock: if another transaction
+    moves the task before the write, the write changes nothing and the submit reads
+    again, and acts on what it finds (here: the task is now assigned; the admin's
+    submit still goes through, from the new state)."""
+    project_hash, task_uuid, answer = _submit_racing(api, store, Action.ASSIGN)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["tasks"][0]["stage_uuid"] == COMPLETE
+    history, events_written = _written(store, project_hash, task_uuid)
+    # the submit was computed again from the assigned state, not written over it
+    assert [h[:2] for h in history] == [("CREATE", None), ("ASSIGN", "NEW"), ("SUBMIT", "ASSIGNED")]
+    assert history[1][2] == "racer"
+    assert events_written == 1  # the first try wrote nothing
+    assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 1}}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_task_submitted_meanwhile_is_a_conflict_with_nothing_written(
+    api: Api, store: Store
+) -> None:
+    project_hash, task_uuid, answer = _submit_racing(api, store, Action.SUBMIT)
+    assert answer.status_code == 409, answer.text
+    history, events_written = _written(store, project_hash, task_uuid)
+    assert [(h[0], h[2]) for h in history if h[0] == "SUBMIT"] == [("SUBMIT", "racer")]
+    assert events_written == 1
+    assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 1}}

@@ -223,6 +223,28 @@ class Database:
         if woke:
             self._wake_after_commit()
 
+    @contextlib.contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """PostgreSQL: a connection on which every statement is a transaction of its own
+        (autocommit): for work that writes in one statement which checks its own
+        preconditions (store/tasks.py ``apply_stage_batch``). No BEGIN and no COMMIT
+        round trip, no row lock held while Python works. Dispatchers are woken after.
+        """
+        if self.is_sqlite:
+            raise TypeError("SQLite writes in transactions of its one writer (write)")
+        woke = False
+        with self._connect() as conn:
+            driver = conn.connection.driver_connection
+            driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                yield conn
+                woke = conn.info.get("wake", False)
+            finally:
+                conn.info.pop("wake", None)
+                driver.autocommit = False  # type: ignore[union-attr]
+        if woke:
+            self._wake_after_commit()
+
     def _wake_after_commit(self) -> None:
         """Committed: tell the dispatchers. A wake-up is a hint (they also poll), so a
         failure here is logged, never raised: the caller's write is stored."""
@@ -253,6 +275,11 @@ class Database:
     async def write_grouped_async(self, work: Callable[[Connection], T]) -> T:
         """``write_grouped`` for a coroutine: awaits the commit without a thread of its own."""
         return await self._group.run_async(work)
+
+    async def statements_async(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` on a ``statements`` connection, on one of the write threads
+        (PostgreSQL only)."""
+        return await self._group.run_async(work, self.statements)
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) once it

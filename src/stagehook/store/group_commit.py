@@ -78,10 +78,12 @@ class GroupCommit:
         with self._cond:
             return len(self._queue)
 
-    def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` in a write transaction; returns once it is committed."""
+    def run(self, work: Callable[[Connection], T], write: WriteTransaction | None = None) -> T:
+        """``work(conn)`` in a write transaction; returns once it is committed.
+
+        PostgreSQL: ``write`` instead of a write transaction (``Database.statements``)."""
         if not self._is_sqlite:
-            with self._write() as conn:
+            with (write or self._write)() as conn:
                 return work(conn)
         settled = threading.Event()
         job = _Job(work, settled.set)
@@ -89,14 +91,16 @@ class GroupCommit:
         settled.wait()
         return job.result()
 
-    async def run_async(self, work: Callable[[Connection], T]) -> T:
+    async def run_async(
+        self, work: Callable[[Connection], T], write: WriteTransaction | None = None
+    ) -> T:
         """``run`` for a coroutine: awaits the commit instead of holding a thread."""
         loop = asyncio.get_running_loop()
         if not self._is_sqlite:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="stagehook-write")
             # The request is committed or not whatever happens to its caller meanwhile.
-            return await asyncio.shield(loop.run_in_executor(self._pool, self.run, work))
+            return await asyncio.shield(loop.run_in_executor(self._pool, self.run, work, write))
         settled: asyncio.Future[None] = loop.create_future()
 
         def done() -> None:

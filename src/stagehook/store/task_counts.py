@@ -69,21 +69,26 @@ def shard_for(conn: Connection) -> int:
     return 0 if conn.dialect.name == "sqlite" else random.randrange(SHARDS)
 
 
-#: ``add`` as a part of one PostgreSQL statement (store/tasks.py writes a whole
-#: transition in one); ``cte_params`` gives its values. Rows go in key order.
-UPSERT_CTE = (
-    "counted AS (INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
-    "SELECT CAST(:counted_project AS text), r.stage_uuid, r.status, :counted_shard, r.n FROM "
-    + json_rows("counted", (("stage_uuid", "text"), ("status", "text"), ("n", "bigint")))
-    + " ON CONFLICT (project_hash, stage_uuid, status, shard) "
-    "DO UPDATE SET n = task_counts.n + excluded.n)"
-)
+_COUNTED = (("stage_uuid", "text"), ("status", "text"), ("n", "bigint"))
+
+
+def upsert_cte(condition: str = "") -> str:
+    """``add`` as a part of one PostgreSQL statement (store/tasks.py writes a whole
+    transition in one), the rows kept where ``condition`` (a ``WHERE`` clause) holds;
+    ``cte_params`` gives its values. Rows go in key order."""
+    return (
+        "counted AS (INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
+        "SELECT CAST(:counted_project AS text), r.stage_uuid, r.status, :counted_shard, r.n "
+        f"FROM {json_rows('counted', _COUNTED)}"
+        f"{condition} ON CONFLICT (project_hash, stage_uuid, status, shard) "
+        "DO UPDATE SET n = task_counts.n + excluded.n)"
+    )
 
 
 def cte_params(
     conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]
 ) -> dict[str, Any]:
-    """The values of ``UPSERT_CTE`` for ``deltas``."""
+    """The values of ``upsert_cte`` for ``deltas``."""
     rows = [{"stage_uuid": s, "status": st, "n": n} for (s, st), n in summed(deltas)]
     return {
         "counted": json_param(rows),

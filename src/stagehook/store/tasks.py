@@ -21,7 +21,7 @@ from stagehook.store.access import (
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.label_checks import require_complete
-from stagehook.store.outbox.write import INSERT_CTES, Hook, insert_rows, outbox_rows
+from stagehook.store.outbox.write import Hook, insert_rows, outbox_ctes, outbox_rows
 from stagehook.store.outbox.write import cte_params as outbox_cte_params
 from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.projects_read import load_workflow
@@ -63,11 +63,12 @@ _STATE = select(*(tasks.c[c] for c in _STATE_COLUMNS)).where(
 _STATE_ONE = Prepared(_STATE)
 
 
-def _batch_read(dialect: str) -> str:
+def _batch_read(dialect: str, *, lock: bool = True) -> str:
     """What a batch at a stage reads, in one statement: the workflow as stored, the
-    project's live webhooks, its ontology as stored, and the tasks (locked on
-    PostgreSQL, in task order), the lists as JSON arrays of rows."""
+    project's live webhooks, its ontology as stored, and the tasks (with ``lock``,
+    locked on PostgreSQL, in task order), the lists as JSON arrays of rows."""
     postgresql = dialect == "postgresql"
+    lock = lock and postgresql
     # SQLite's planner would read the project's tasks by ``ix_tasks_project_seq`` and
     # filter (it does not know the list is short): ``+`` leaves it the task_uuid index
     project = "project_hash" if postgresql else "+project_hash"
@@ -89,11 +90,13 @@ def _batch_read(dialect: str) -> str:
   (SELECT {rows_of(", ".join("t." + c for c in _STATE_COLUMNS))} FROM (
     SELECT {", ".join(_STATE_COLUMNS)} FROM tasks
     WHERE {project} = :project_hash AND task_uuid IN ({uuids})
-    {"ORDER BY task_uuid FOR UPDATE" if postgresql else ""}) t)
+    {"ORDER BY task_uuid FOR UPDATE" if lock else ""}) t)
 FROM projects p WHERE p.project_hash = :project_hash"""
 
 
 _BATCH_READ = Prepared(text(_batch_read("sqlite")), postgresql=text(_batch_read("postgresql")))
+#: PostgreSQL's optimistic path (``apply_stage_batch``): no row lock, the write checks.
+_BATCH_READ_UNLOCKED = Prepared(text(_batch_read("postgresql", lock=False)))
 
 #: A transition's writes as one PostgreSQL statement: the task rows, their history, the
 #: stage counts (store/task_counts.py), the events and their deliveries
@@ -101,26 +104,46 @@ _BATCH_READ = Prepared(text(_batch_read("sqlite")), postgresql=text(_batch_read(
 #: costs about 50 µs of CPU per statement here, more than PostgreSQL spends running
 #: most of them; SQLite's driver costs a few µs, and SQLite has no ``INSERT`` in
 #: ``WITH``: it runs the statements one by one (``_MOVE``, ``_HISTORY``, ...).
-_MOVE_TYPES = tuple(zip(_MOVE_COLUMNS, ("text",) * 4 + ("float8",), strict=True))
+_MOVE_TYPES = (
+    *zip(_MOVE_COLUMNS, ("text",) * 4 + ("float8",), strict=True),
+    ("was_stage", "text"),
+    ("was_status", "text"),
+    ("was_assignee", "text"),
+)
 _HISTORY_TYPES = tuple((name, "float8" if name == "at" else "text") for name in _HISTORY_COLUMNS)
+#: Each task moves only from the state the transition was computed from (a task another
+#: transaction moved meanwhile is not touched), and the rest is written only if every
+#: task moved: a statement that moved fewer wrote nothing else, and says so.
+_MOVED = (
+    "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
+    "assignee = r.assignee, updated_at = r.updated_at FROM "
+    + json_rows("moved", _MOVE_TYPES)
+    + " WHERE tasks.task_uuid = r.task_uuid AND tasks.stage_uuid = r.was_stage"
+    " AND tasks.status = r.was_status AND tasks.assignee IS NOT DISTINCT FROM r.was_assignee"
+    " RETURNING tasks.task_uuid)",
+    "all_moved AS (SELECT count(*) = :moves AS yes FROM moved)",
+)
+_IF_ALL_MOVED = " WHERE (SELECT yes FROM all_moved)"
 _WRITE_IN_ONE = Prepared(
     text(
         "WITH "
         + ",\n".join(
             (
-                "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
-                "assignee = r.assignee, updated_at = r.updated_at FROM "
-                + json_rows("moved", _MOVE_TYPES)
-                + " WHERE tasks.task_uuid = r.task_uuid)",
+                *_MOVED,
                 f"recorded AS (INSERT INTO task_history ({', '.join(_HISTORY_COLUMNS)}) "
-                f"SELECT * FROM {json_rows('recorded', _HISTORY_TYPES)})",
-                task_counts.UPSERT_CTE,
-                *INSERT_CTES,
+                f"SELECT * FROM {json_rows('recorded', _HISTORY_TYPES)}{_IF_ALL_MOVED})",
+                task_counts.upsert_cte(_IF_ALL_MOVED),
+                *outbox_ctes(_IF_ALL_MOVED),
             )
         )
-        + "\nSELECT 1"
+        + "\nSELECT yes FROM all_moved"
     )
 )
+
+
+class TaskMoved(Exception):
+    """A task was no longer in the state a transition was computed from (another
+    transaction moved it first): nothing was written; read again and retry."""
 
 
 def _state(row: Sequence[Any]) -> task_machine.TaskState:
@@ -189,15 +212,22 @@ def _apply(
     outbox = outbox_rows(conn, store, project_hash, outcome.events, hooks)
     if conn.dialect.name == "postgresql":
         if moves or outbox.events:
-            _WRITE_IN_ONE.run(
+            for move, t in zip(moves, outcome.transitions, strict=True):
+                move["was_stage"] = t.before.stage_uuid
+                move["was_status"] = t.before.status.value
+                move["was_assignee"] = t.before.assignee
+            (all_moved,) = _WRITE_IN_ONE.first(
                 conn,
                 {
+                    "moves": len(moves),
                     "moved": json_param(moves),
                     "recorded": json_param(history),
                     **task_counts.cte_params(conn, project_hash, deltas),
                     **outbox_cte_params(conn, store, outbox),
                 },
-            )
+            ) or (False,)
+            if not all_moved:
+                raise TaskMoved(f"a task of project {project_hash} moved meanwhile")
         return outbox.uids
     _MOVE.run_many(conn, moves)
     _HISTORY.run_many(conn, history)
@@ -413,8 +443,28 @@ async def apply_stage_batch(
     store: Store, batch: StageBatch
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``apply_stage_actions`` for the event loop: no worker thread waits for the commit
-    (``Database.write_grouped_async``)."""
+    (``Database.write_grouped_async``).
+
+    On PostgreSQL a batch of one task (every single submit) is applied optimistically:
+    read without a lock, then one statement that moves the task only from the state it
+    was read in and writes the rest only if it did (``_WRITE_IN_ONE``), each statement
+    a transaction of its own (``Database.statements``): two round trips instead of four,
+    no row lock held while Python works. If another transaction moved the task first,
+    nothing was written: it reads again (``OPTIMISTIC_TRIES`` times), then takes the
+    row lock as a larger batch always does.
+    """
+    if not store.db.is_sqlite and len(batch.requests) == 1:
+        for _ in range(OPTIMISTIC_TRIES):
+            try:
+                work = _stage_actions(store, batch, lock=False)
+                return _applied(*await store.db.statements_async(work))
+            except TaskMoved:
+                continue
     return _applied(*await store.db.write_grouped_async(_stage_actions(store, batch)))
+
+
+#: How often a single-task batch reads again when its task moved meanwhile.
+OPTIMISTIC_TRIES = 3
 
 
 def _applied(
@@ -424,14 +474,14 @@ def _applied(
 
 
 def _stage_actions(
-    store: Store, batch: StageBatch
+    store: Store, batch: StageBatch, *, lock: bool = True
 ) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
     project_hash, stage_uuid, requests = batch.project_hash, batch.stage_uuid, batch.requests
     principal, role = batch.principal, batch.role
 
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
-        # Every read up front, in one statement (sent with the BEGIN on PostgreSQL) ...
-        sent = _BATCH_READ.send(
+        # Every read up front, in one statement ...
+        sent = (_BATCH_READ if lock else _BATCH_READ_UNLOCKED).send(
             conn,
             {
                 "project_hash": project_hash,

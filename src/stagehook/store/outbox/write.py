@@ -105,7 +105,7 @@ def outbox_rows(
     project_hooks: Sequence[Hook] | None = None,
 ) -> OutboxRows:
     """Each event encoded once (the bytes every retry sends) and one delivery row per
-    live webhook of its stage; nothing is written (``insert_rows`` or ``INSERT_CTES``)."""
+    live webhook of its stage; nothing is written (``insert_rows`` or ``outbox_ctes``)."""
     if not intents:
         return OutboxRows([], [])
     now = store.clock.now()
@@ -185,20 +185,23 @@ _CTE_DELIVERY_COLUMNS = tuple(
     for name in _DELIVERY_COLUMNS
 )
 
-#: ``OutboxRows`` as parts of one PostgreSQL statement (store/tasks.py writes a whole
-#: transition in one): ``INSERT``s in ``WITH`` clauses, each over one JSON parameter
-#: (store/prepared.py ``json_rows``). ``cte_params`` gives their values.
-INSERT_CTES = (
-    f"outbox_events AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
-    "SELECT r.uid, r.project_hash, r.stage_uuid, r.event_type, decode(r.body_b64, 'base64'), "
-    f"r.created_at FROM {json_rows('outbox_events', _CTE_EVENT_COLUMNS)})",
-    f"outbox_deliveries AS (INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
-    f"SELECT * FROM {json_rows('outbox_deliveries', _CTE_DELIVERY_COLUMNS)})",
-)
+
+def outbox_ctes(condition: str = "") -> tuple[str, str]:
+    """``OutboxRows`` as parts of one PostgreSQL statement (store/tasks.py writes a whole
+    transition in one): ``INSERT``s in ``WITH`` clauses, each over one JSON parameter
+    (store/prepared.py ``json_rows``), the rows kept where ``condition`` (a ``WHERE``
+    clause) holds. ``cte_params`` gives their values."""
+    return (
+        f"outbox_events AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+        "SELECT r.uid, r.project_hash, r.stage_uuid, r.event_type, decode(r.body_b64, 'base64'), "
+        f"r.created_at FROM {json_rows('outbox_events', _CTE_EVENT_COLUMNS)}{condition})",
+        f"outbox_deliveries AS (INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
+        f"SELECT * FROM {json_rows('outbox_deliveries', _CTE_DELIVERY_COLUMNS)}{condition})",
+    )
 
 
 def cte_params(conn: Connection, store: Store, rows: OutboxRows) -> dict[str, str]:
-    """The values of ``INSERT_CTES`` for ``rows``; asks for a wake-up after the commit
+    """The values of ``outbox_ctes`` for ``rows``; asks for a wake-up after the commit
     when a delivery is among them (as ``insert_rows`` does)."""
     events_ = [
         {**{k: v for k, v in row.items() if k != "body"}, "body_b64": _b64(row["body"])}
