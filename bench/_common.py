@@ -138,15 +138,18 @@ def new_store(database_url: str | None, data_dir: Path, **overrides: Any) -> Sto
 
 
 def count_writes(store: Store) -> Callable[[], int]:
-    """Count write transactions from now on; returns a reader of the count."""
-    original = store.db.write
+    """Count write cycles from now on: write transactions, and on PostgreSQL the
+    dispatcher's cycles run as statements of their own (``Database.statements``);
+    returns a reader of the count."""
     count = [0]
+    for name in ("write", "statements"):
+        original = getattr(store.db, name)
 
-    def counted(**kwargs: Any) -> Any:
-        count[0] += 1
-        return original(**kwargs)
+        def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            count[0] += 1
+            return _original(*args, **kwargs)
 
-    store.db.write = counted  # type: ignore[method-assign]
+        setattr(store.db, name, counted)
     return lambda: count[0]
 
 

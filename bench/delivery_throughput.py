@@ -339,7 +339,8 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
                     print(
                         f"  {backend:10} {config:9} {result.events} events in "
                         f"{result.seconds:6.2f}s = {result.rate:7.0f}/s, "
-                        f"{result.writes} write txns ({result.writes / result.events:.3f}/event), "
+                        f"{result.writes} write cycles "
+                        f"({result.writes / result.events:.3f}/event), "
                         f"{result.attempts} attempts, {result.received} received, "
                         f"dispatcher CPU {result.cpu / result.events * 1000:.3f} ms/event",
                         flush=True,
@@ -457,7 +458,7 @@ def main() -> None:
 
     if len(args.config) < 2:
         return
-    print("\nbackend     batched/s  unbatched/s  ratio  write txns/event (batched, unbatched)")
+    print("\nbackend     batched/s  unbatched/s  ratio  write cycles/event (batched, unbatched)")
     for backend in args.backend:
         mine = [r for r in results if r.backend == backend]
         fast = [r for r in mine if r.config == "batched"]
