@@ -210,15 +210,18 @@ async def sign_in(http: aiohttp.ClientSession) -> str:
     return found.group(1)
 
 
-def rss_sampler(server: Server, every: float) -> tuple[list[float], threading.Event]:
-    """Sample the server's RSS (MB) every ``every`` seconds until the event is set."""
+def rss_sampler(server: Server, every: float) -> tuple[list[float], list[float], threading.Event]:
+    """Sample the server's RSS and its children's (MB) every ``every`` seconds until the
+    event is set."""
     samples: list[float] = []
+    children: list[float] = []
     stop = threading.Event()
 
     def run() -> None:
         while not stop.wait(every):
             with contextlib.suppress(OSError):
                 samples.append(server.rss_mb())
+                children.append(server.children_rss_mb())
 
     threading.Thread(target=run, daemon=True).start()
-    return samples, stop
+    return samples, children, stop

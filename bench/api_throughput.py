@@ -273,7 +273,7 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
     )
     for t in targets:
         idle = t.server.rss_mb()
-        samples, stop = rss_sampler(t.server, 60.0)
+        samples, child_samples, stop = rss_sampler(t.server, 60.0)
         async with session(t.server.url, 50) as http:
             load = await closed_loop(http, t.mixed, 50, args.memory_seconds)
             after = t.server.rss_mb()
@@ -293,6 +293,14 @@ async def memory(targets: list[Target], args: argparse.Namespace) -> None:
                 f" max ÷ min after the first minute {max(soak) / min(soak):.3f}; {load.rate:.0f}/s",
                 flush=True,
             )
+            child = child_samples[1:] or child_samples
+            if child and min(child) > 0:
+                print(
+                    f"{'':18} its worker child: "
+                    + ", ".join(f"{s:.0f}" for s in child_samples)
+                    + f" MB; max ÷ min after the first minute {max(child) / min(child):.3f}",
+                    flush=True,
+                )
 
 
 # --------------------------------------------------------------------------- main
