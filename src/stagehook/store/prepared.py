@@ -135,19 +135,14 @@ class Prepared:
         self._lock = threading.Lock()
 
     @classmethod
-    def sql(
-        cls, statement: str, *, sqlite: str | None = None, postgresql: str | None = None
-    ) -> Prepared:
+    def sql(cls, statement: str) -> Prepared:
         """Hand-written SQL: ``:name`` parameters, ``IN_LIST(name)`` for a list of values
-        (write ``CAST(:name AS type)``, not ``:name::type``, which is no parameter).
-        ``sqlite`` / ``postgresql``: that dialect's own spelling, with the same parameters."""
-        lite = sqlite or statement
-        names = _IN_LIST.findall(lite)
-        as_sqlite = text(_IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", lite))
+        (write ``CAST(:name AS type)``, not ``:name::type``, which is no parameter)."""
+        names = _IN_LIST.findall(statement)
+        sqlite = text(_IN_LIST.sub(r"IN (SELECT value FROM json_each(:\1))", statement))
         if names:
-            as_sqlite = as_sqlite.bindparams(*(bindparam(name, type_=JSON) for name in names))
-        pg = text(_IN_LIST.sub(r"= ANY(:\1)", postgresql or statement))
-        return cls(as_sqlite, postgresql=pg)
+            sqlite = sqlite.bindparams(*(bindparam(name, type_=JSON) for name in names))
+        return cls(sqlite, postgresql=text(_IN_LIST.sub(r"= ANY(:\1)", statement)))
 
     def _plan(self, conn: Connection) -> _Plan:
         dialect = conn.dialect

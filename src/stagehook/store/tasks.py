@@ -100,7 +100,7 @@ _BATCH_READ_UNLOCKED = Prepared(text(_batch_read("postgresql", lock=False)))
 
 #: A transition's writes as one PostgreSQL statement: the task rows, their history, the
 #: stage counts (store/task_counts.py), the events and their deliveries
-#: (store/outbox/write.py), each a ``WITH`` clause over one array per column. psycopg
+#: (store/outbox/write.py), each a ``WITH`` clause over one JSON parameter. psycopg
 #: costs about 50 µs of CPU per statement here, more than PostgreSQL spends running
 #: most of them; SQLite's driver costs a few µs, and SQLite has no ``INSERT`` in
 #: ``WITH``: it runs the statements one by one (``_MOVE``, ``_HISTORY``, ...).
