@@ -135,6 +135,17 @@ def test_timeout_reset_and_huge_body(api: Api) -> None:
         assert 0 < len(huge["response_excerpt"]) <= 4096
 
 
+def test_a_reply_with_a_nul_byte_is_recorded(api: Api) -> None:
+    """PostgreSQL's text cannot hold NUL: the excerpt keeps a replacement character, and
+    the attempt (with every later one of the batch) is recorded, not retried forever."""
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(body=b"ok\x00then \xff bytes")])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        delivered = wait_status(api, project_hash, "delivered")
+        assert delivered["attempts_log"][0]["response_excerpt"] == "ok\ufffdthen \ufffd bytes"
+
+
 @pytest.mark.settings(circuit_failure_threshold=100)
 def test_recover_failed_since(api: Api) -> None:
     with Receiver() as receiver:

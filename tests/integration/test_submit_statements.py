@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event, func, select
 
 from stagehook.store.access import Principal, Role
 from stagehook.store.context import Store
 from stagehook.store.tables import deliveries, events, task_history
-from stagehook.store.tasks import apply_stage_actions
+from stagehook.store.tasks import OPTIMISTIC_TRIES, apply_stage_actions
 from stagehook.workflow.stages import Action
 from stagehook.workflow.task_machine import ActionRequest
 from tests.support.api import Api
@@ -155,3 +156,87 @@ def test_a_task_submitted_meanwhile_is_a_conflict_with_nothing_written(
     assert [(h[0], h[2]) for h in history if h[0] == "SUBMIT"] == [("SUBMIT", "racer")]
     assert events_written == 1
     assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 1}}
+
+
+def _single_task_project(api: Api) -> tuple[str, str]:
+    dataset_hash, _ = api.dataset_with_units(1)
+    flow = submit_to_complete_workflow(annotate_webhook="http://127.0.0.1:9/submitted")
+    project_hash = api.create_project("one", [dataset_hash], workflow=flow)["project_hash"]
+    return project_hash, api.tasks(project_hash)[0]["task_uuid"]
+
+
+def _submit(api: Api, project_hash: str, task_uuid: str) -> Any:
+    return api.raw(
+        "POST",
+        f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/actions",
+        json={"actions": [{"task_uuid": task_uuid, "action": "SUBMIT"}]},
+    )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_connection_lost_in_the_write_is_a_503_and_the_pool_recovers(
+    api: Api, store: Store, db_url: str
+) -> None:
+    """The optimistic write's connection is cut by the server: the caller gets a 503
+    (nothing was stored), and the next submit works on a fresh connection."""
+    project_hash, task_uuid = _single_task_project(api)
+    cut: list[int] = []
+
+    def cut_connection(_c: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+        if not cut and statement.startswith("WITH moved AS"):
+            cut.append(cursor.connection.info.backend_pid)
+            with psycopg.connect(db_url.replace("+psycopg", ""), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (cut[0],))
+
+    event.listen(store.db.engine, "before_cursor_execute", cut_connection)
+    try:
+        answer = _submit(api, project_hash, task_uuid)
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", cut_connection)
+    assert cut and answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert _written(store, project_hash, task_uuid)[1] == 0  # no event
+    again = _submit(api, project_hash, task_uuid)
+    assert again.status_code == 200, again.text
+    assert _written(store, project_hash, task_uuid)[1] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_task_that_keeps_moving_is_taken_with_its_row_lock(api: Api, store: Store) -> None:
+    """Every optimistic try loses (the task's assignee changes before each write, and
+    only the assignee: the compare-and-set covers it): after ``OPTIMISTIC_TRIES`` the
+    submit takes the row lock, as a batch of several tasks does, and goes through."""
+    project_hash, task_uuid = _single_task_project(api)
+    writes: list[str] = []
+    people = iter(f"person{i}" for i in range(OPTIMISTIC_TRIES))
+
+    racing: list[bool] = []
+
+    def reassign(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if racing or not statement.startswith("WITH moved AS"):
+            return  # the racer's own write
+        writes.append(statement)
+        person = next(people, None)
+        if person is not None:  # another user takes the task over, status ASSIGNED kept
+            racer = Principal("racer-id", person, is_admin=True)
+            take = [ActionRequest(task_uuid, Action.ASSIGN, assignee=person)]
+            racing.append(True)
+            try:
+                apply_stage_actions(store, project_hash, ANNOTATE, take, racer, Role.ADMIN)
+            finally:
+                racing.clear()
+
+    api.act(project_hash, ANNOTATE, [{"task_uuid": task_uuid, "action": "ASSIGN"}])
+    event.listen(store.db.engine, "before_cursor_execute", reassign)
+    try:
+        answer = _submit(api, project_hash, task_uuid)
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", reassign)
+    assert answer.status_code == 200, answer.text
+    # the submit's writes: the tries that lost, then the locked one
+    assert len(writes) == OPTIMISTIC_TRIES + 1
+    history, events_written = _written(store, project_hash, task_uuid)
+    assert [h[0] for h in history] == ["CREATE", "ASSIGN"] + ["ASSIGN"] * OPTIMISTIC_TRIES + [
+        "SUBMIT"
+    ]
+    assert events_written == 1

@@ -221,13 +221,13 @@ class Dispatcher:
         self._ready.extendleft(reversed(waiting))
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
-        """Record ``results``, then lease up to ``want`` due rows: one write transaction,
-        or on PostgreSQL, when every result is a success, statements that are each a
-        transaction of their own (``Database.statements``: no BEGIN and COMMIT round
-        trips). The lease re-checks that a row is still due and skips rows another
-        worker is leasing, and a batch of successes is recorded in one statement
-        (store/outbox/record.py), so neither needs a transaction around it."""
-        alone = not self.store.db.is_sqlite and all(r.success for r in results)
+        """Record ``results``, then lease up to ``want`` due rows, in one write
+        transaction; on PostgreSQL a cycle that only records successes runs as one
+        statement that is a transaction of its own (``Database.statements``: no BEGIN
+        and COMMIT round trips; store/outbox/record.py writes such a batch in one
+        statement). A claim keeps its transaction: the lease, the release of extra
+        probes and the next probe's time commit together."""
+        alone = not self.store.db.is_sqlite and want <= 0 and all(r.success for r in results)
         with self.store.db.statements() if alone else self.store.db.write(urgent=True) as conn:
             now = self.store.clock.now()
             if results:

@@ -139,7 +139,10 @@ class Sender:
             duration_ms=took(),
             error_class=None if ok else "http_status",
             error=error,
-            response_excerpt=excerpt[:KEEP_LIMIT].decode("utf-8", errors="replace"),
+            # PostgreSQL's text cannot hold NUL: a reply with one must still be recorded
+            response_excerpt=excerpt[:KEEP_LIMIT]
+            .decode("utf-8", errors="replace")
+            .replace("\x00", "\ufffd"),
             retry_after=parse_retry_after(answer_headers.get("retry-after"), datetime.now(UTC)),
         )
 

@@ -232,16 +232,17 @@ class Database:
         """
         if self.is_sqlite:
             raise TypeError("SQLite writes in transactions of its one writer (write)")
-        woke = False
         with self._connect() as conn:
-            driver = conn.connection.driver_connection
-            driver.autocommit = True  # type: ignore[union-attr]
+            # SQLAlchemy puts the connection back in its transactional mode when it
+            # returns to the pool, and discards it if the server dropped it meanwhile
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 yield conn
-                woke = conn.info.get("wake", False)
-            finally:
-                conn.info.pop("wake", None)
-                driver.autocommit = False  # type: ignore[union-attr]
+            except BaseException:
+                with contextlib.suppress(Exception):  # a dead connection: the error stands
+                    conn.info.pop("wake", None)
+                raise
+            woke = conn.info.pop("wake", False)
         if woke:
             self._wake_after_commit()
 

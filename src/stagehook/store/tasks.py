@@ -113,7 +113,8 @@ _MOVE_TYPES = (
 _HISTORY_TYPES = tuple((name, "float8" if name == "at" else "text") for name in _HISTORY_COLUMNS)
 #: Each task moves only from the state the transition was computed from (a task another
 #: transaction moved meanwhile is not touched), and the rest is written only if every
-#: task moved: a statement that moved fewer wrote nothing else, and says so.
+#: task moved: a statement that moved fewer wrote nothing else, and says so (its
+#: transaction rolls back; alone, a single task that did not move wrote nothing).
 _MOVED = (
     "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
     "assignee = r.assignee, updated_at = r.updated_at FROM "
@@ -143,7 +144,8 @@ _WRITE_IN_ONE = Prepared(
 
 class TaskMoved(Exception):
     """A task was no longer in the state a transition was computed from (another
-    transaction moved it first): nothing was written; read again and retry."""
+    transaction moved it first): nothing else was written, and the transaction is to be
+    rolled back; a single task's statement of its own wrote nothing. Read again."""
 
 
 def _state(row: Sequence[Any]) -> task_machine.TaskState:
@@ -211,6 +213,9 @@ def _apply(
     ]
     outbox = outbox_rows(conn, store, project_hash, outcome.events, hooks)
     if conn.dialect.name == "postgresql":
+        if len(moves) > 1 and conn.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+            # the UPDATE commits the tasks that did move even when another did not
+            raise ValueError("several tasks move only inside a transaction")
         if moves or outbox.events:
             for move, t in zip(moves, outcome.transitions, strict=True):
                 move["was_stage"] = t.before.stage_uuid

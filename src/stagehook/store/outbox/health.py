@@ -46,8 +46,10 @@ UPDATE webhooks SET failing_since = NULL WHERE webhook_id = :id AND failing_sinc
 
 
 class Fold(NamedTuple):
-    """A batch of results folded per receiver URL and per webhook, each sorted, so two
-    workers writing the same rows never wait on each other crosswise."""
+    """A batch of results folded per receiver URL and per webhook, each list sorted, so
+    two workers recording successes for the same rows never wait on each other
+    crosswise (a batch mixing failures can; a deadlock aborts one cycle, which keeps
+    its results and tries again)."""
 
     #: URLs and webhooks whose last result in the batch is a success
     healthy: list[str]
