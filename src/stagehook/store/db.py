@@ -227,8 +227,10 @@ class Database:
     def statements(self) -> Iterator[Connection]:
         """PostgreSQL: a connection on which every statement is a transaction of its own
         (autocommit): for work that writes in one statement which checks its own
-        preconditions (store/tasks.py ``apply_stage_batch``). No BEGIN and no COMMIT
-        round trip, no row lock held while Python works. Dispatchers are woken after.
+        preconditions (store/tasks.py ``apply_stage_batch``, a single task's submit;
+        the dispatcher's cycles that only record successes). No BEGIN and no COMMIT
+        round trip, no row lock held while Python works. Dispatchers are woken after
+        (``notify``), as after a transaction.
         """
         if self.is_sqlite:
             raise TypeError("SQLite writes in transactions of its one writer (write)")
