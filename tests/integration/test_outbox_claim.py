@@ -16,7 +16,7 @@ from stagehook.runtime import open_store
 from stagehook.store.context import Store
 from stagehook.store.outbox.claim import claim_due, release
 from stagehook.store.outbox.record import record_attempts
-from stagehook.store.outbox.records import DeliveryStatus, Recorded
+from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
 from stagehook.store.tables import (
     deliveries,
     delivery_attempts,
@@ -160,31 +160,37 @@ def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
     assert {c.id for c in first} <= {c.id for c in later}
 
 
+def _attempt(
+    c: Claimed, now: float, *, code: int, headers: dict[str, str] | None = None
+) -> Recorded:
+    """The first attempt at claimed row ``c``, answered ``code``: a 2xx is delivered,
+    anything else is retried in 5 s."""
+    ok = 200 <= code < 300
+    return Recorded(
+        delivery_id=c.id,
+        webhook_id=c.webhook_id,
+        url=c.url,
+        attempt_no=1,
+        started_at=now,
+        duration_ms=1.0,
+        status_code=code,
+        error_class=None if ok else "http_status",
+        error=None if ok else f"receiver answered HTTP {code}",
+        response_excerpt="ok" if ok else "",
+        request_headers=headers or {},
+        success=ok,
+        status=DeliveryStatus.DELIVERED if ok else DeliveryStatus.RETRYING,
+        next_attempt_at=now if ok else now + 5,
+        disable_reason=None,
+    )
+
+
 def test_record_writes_a_batch_of_mixed_results(qstore: Store) -> None:
     seed(qstore, urls=1)
     now = qstore.clock.now()
     with qstore.db.write() as conn:
         claimed = claim_due(conn, "a", now=now, lease_seconds=10, limit=10, per_url=10)
-    results = [
-        Recorded(
-            delivery_id=c.id,
-            webhook_id=c.webhook_id,
-            url=c.url,
-            attempt_no=1,
-            started_at=now,
-            duration_ms=1.0,
-            status_code=200 if i % 2 else 500,
-            error_class=None if i % 2 else "http_status",
-            error=None if i % 2 else "receiver answered HTTP 500",
-            response_excerpt="",
-            request_headers={},
-            success=bool(i % 2),
-            status=DeliveryStatus.RETRYING,
-            next_attempt_at=now + 5,
-            disable_reason=None,
-        )
-        for i, c in enumerate(claimed)
-    ]
+    results = [_attempt(c, now, code=200 if i % 2 else 500) for i, c in enumerate(claimed)]
     with qstore.db.write() as conn:
         record_attempts(
             conn, "a", results, now=now, failure_threshold=5, probe_interval=30, disable_after=9e9
@@ -212,26 +218,7 @@ def test_a_batch_of_successes_is_recorded_in_one_statement_on_postgresql(qstore:
             )
         )
     headers = {"webhook-id": "e0", "note": "Zoë ✓"}
-    results = [
-        Recorded(
-            delivery_id=c.id,
-            webhook_id=c.webhook_id,
-            url=c.url,
-            attempt_no=1,
-            started_at=now,
-            duration_ms=1.5,
-            status_code=204,
-            error_class=None,
-            error=None,
-            response_excerpt="ok",
-            request_headers=headers,
-            success=True,
-            status=DeliveryStatus.DELIVERED,
-            next_attempt_at=now,
-            disable_reason=None,
-        )
-        for c in claimed
-    ]
+    results = [_attempt(c, now, code=204, headers=headers) for c in claimed]
     seen: list[str] = []
 
     def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
