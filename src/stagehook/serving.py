@@ -6,6 +6,7 @@ Both say where they listen only once the socket is bound, so whoever waits for t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -26,6 +27,16 @@ FAST: dict[str, Any] = {
     "loop": "asyncio" if sys.platform == "win32" else "uvloop",
     "http": "httptools",
 }
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop ``serve`` runs on, for processes that run their own (``worker``):
+    uvloop where uvicorn uses it."""
+    if FAST["loop"] == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 class GracefulServer(uvicorn.Server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,10 +85,12 @@ def _serving(
 
 def test_serve_delivers_from_a_worker_child(db_url: str, tmp_path: Path) -> None:
     """With several cores the dispatcher is a child process; SIGTERM stops both."""
-    with _serving(db_url, tmp_path, "shk_child") as (proc, base, _):
+    with _serving(db_url, tmp_path, "shk_child") as (proc, base, log):
         _submit_one_and_receive_it(base, "shk_child")
         spawned = children(proc.pid)
         assert len(spawned) == 1
+        # on the API's event loop (uvloop), not asyncio's default one
+        assert re.search(r"worker \S+ started on uvloop", log.read_text()), log.read_text()
     for pid in spawned:
         wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 30, "the child to stop")
 

@@ -34,12 +34,15 @@ from stagehook.store.sqlite_processes import (
     WakeBoard,
     WriterLock,
 )
+from stagehook.store.statement_groups import StatementGroups, WorkMany
 
 log = logging.getLogger(__name__)
 
 #: A pooled PostgreSQL connection idle this long (seconds) is pinged before use.
 PING_AFTER_IDLE = 1.0
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
 
 
 class _WriterLock:
@@ -97,6 +100,8 @@ class Database:
             self._board = WakeBoard(path) if WAKES_ACROSS_PROCESSES else None
         self._notifier = None if self.is_sqlite else Notifier(self._libpq_url())
         self._loop_reads = LoopReads(self.engine)
+        self._statement_groups: dict[Any, StatementGroups[Any, Any]] = {}
+        self._statement_groups_lock = threading.Lock()
 
     def _make_engine(self, url: str, pool_size: int) -> Engine:
         if self.is_sqlite:
@@ -279,10 +284,18 @@ class Database:
         """``write_grouped`` for a coroutine: awaits the commit without a thread of its own."""
         return await self._group.run_async(work)
 
-    async def statements_async(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` on a ``statements`` connection, on one of the write threads
-        (PostgreSQL only)."""
-        return await self._group.run_async(work, self.statements)
+    def statement_groups(self, work_many: WorkMany[I, R], *, name: str) -> StatementGroups[I, R]:
+        """PostgreSQL: the ``StatementGroups`` (store/statement_groups.py) that run
+        ``work_many`` over requests arriving together, on ``statements`` connections;
+        one per function, made on first use, stopped by ``dispose``."""
+        if self.is_sqlite:
+            raise TypeError("SQLite writes in transactions of its one writer (write_grouped)")
+        with self._statement_groups_lock:
+            groups = self._statement_groups.get(work_many)
+            if groups is None:
+                groups = StatementGroups(self.statements, work_many, name=name)
+                self._statement_groups[work_many] = groups
+        return groups
 
     def notify(self, conn: Connection) -> None:
         """Inside a write transaction: wake dispatchers (here and elsewhere) once it
@@ -333,6 +346,10 @@ class Database:
 
     def dispose(self) -> None:
         self._group.close()
+        with self._statement_groups_lock:
+            groups, self._statement_groups = list(self._statement_groups.values()), {}
+        for each in groups:
+            each.close()
         self._loop_reads.close()
         self.engine.dispose()
         if self._board is not None:

@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection
 
 T = TypeVar("T")
+P = TypeVar("P")
 #: ``Database.write``: one write transaction (BEGIN IMMEDIATE on SQLite).
 WriteTransaction = Callable[[], AbstractContextManager[Connection]]
 
@@ -44,11 +45,14 @@ WriteTransaction = Callable[[], AbstractContextManager[Connection]]
 MAX_BATCH = 64
 
 
-class _Job(Generic[T]):
-    __slots__ = ("done", "error", "value", "work")
+class Job(Generic[P, T]):
+    """A request waiting for a writer thread (here, and store/statement_groups.py):
+    what it asks (``payload``), and once settled its value or its error."""
 
-    def __init__(self, work: Callable[[Connection], T], done: Callable[[], None]) -> None:
-        self.work = work
+    __slots__ = ("done", "error", "payload", "value")
+
+    def __init__(self, payload: P, done: Callable[[], None]) -> None:
+        self.payload = payload
         self.done = done  # called on the writer thread once the batch is settled
         self.value: T | None = None
         self.error: BaseException | None = None
@@ -68,7 +72,7 @@ class GroupCommit:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._cond = threading.Condition()
-        self._queue: list[_Job[Any]] = []
+        self._queue: list[Job[Any, Any]] = []
         self._writer: threading.Thread | None = None
         self._closed = False
 
@@ -78,35 +82,31 @@ class GroupCommit:
         with self._cond:
             return len(self._queue)
 
-    def run(self, work: Callable[[Connection], T], write: WriteTransaction | None = None) -> T:
-        """``work(conn)`` in a write transaction; returns once it is committed.
-
-        PostgreSQL: ``write`` instead of a write transaction (``Database.statements``)."""
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a write transaction; returns once it is committed."""
         if not self._is_sqlite:
-            with (write or self._write)() as conn:
+            with self._write() as conn:
                 return work(conn)
         settled = threading.Event()
-        job = _Job(work, settled.set)
+        job: Job[Callable[[Connection], T], T] = Job(work, settled.set)
         self._enqueue(job)
         settled.wait()
         return job.result()
 
-    async def run_async(
-        self, work: Callable[[Connection], T], write: WriteTransaction | None = None
-    ) -> T:
+    async def run_async(self, work: Callable[[Connection], T]) -> T:
         """``run`` for a coroutine: awaits the commit instead of holding a thread."""
         loop = asyncio.get_running_loop()
         if not self._is_sqlite:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="stagehook-write")
             # The request is committed or not whatever happens to its caller meanwhile.
-            return await asyncio.shield(loop.run_in_executor(self._pool, self.run, work, write))
+            return await asyncio.shield(loop.run_in_executor(self._pool, self.run, work))
         settled: asyncio.Future[None] = loop.create_future()
 
         def done() -> None:
-            loop.call_soon_threadsafe(_settle, settled)
+            loop.call_soon_threadsafe(settle, settled)
 
-        job = _Job(work, done)
+        job: Job[Callable[[Connection], T], T] = Job(work, done)
         self._enqueue(job)
         # The request is committed or not whatever happens to its caller meanwhile.
         await asyncio.shield(settled)
@@ -124,7 +124,7 @@ class GroupCommit:
         if writer is not None and writer is not threading.current_thread():
             writer.join(timeout=30)
 
-    def _enqueue(self, job: _Job[Any]) -> None:
+    def _enqueue(self, job: Job[Any, Any]) -> None:
         with self._cond:
             if self._writer is None or not self._writer.is_alive():
                 self._closed = False
@@ -149,11 +149,11 @@ class GroupCommit:
                 for job in batch:
                     job.done()
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
+    def _commit(self, batch: list[Job[Any, Any]]) -> None:
         try:
             with self._write() as conn:
                 if len(batch) == 1:  # alone: its failure may roll back the transaction
-                    batch[0].value = batch[0].work(conn)
+                    batch[0].value = batch[0].payload(conn)
                     return
                 # Savepoints straight on the driver: SQLAlchemy's nested transactions
                 # cost more than the statements (SQLite only: PostgreSQL never batches).
@@ -161,7 +161,7 @@ class GroupCommit:
                 for job in batch:
                     cursor.execute("SAVEPOINT job")
                     try:
-                        job.value = job.work(conn)
+                        job.value = job.payload(conn)
                     except Exception as exc:
                         job.error = exc
                         cursor.execute("ROLLBACK TO SAVEPOINT job")
@@ -174,6 +174,7 @@ class GroupCommit:
                     job.value = None
 
 
-def _settle(future: asyncio.Future[None]) -> None:
+def settle(future: asyncio.Future[None]) -> None:
+    """On the event loop: a waiting request's turn came."""
     if not future.done():
         future.set_result(None)

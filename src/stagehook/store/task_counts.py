@@ -69,31 +69,31 @@ def shard_for(conn: Connection) -> int:
     return 0 if conn.dialect.name == "sqlite" else random.randrange(SHARDS)
 
 
-_COUNTED = (("stage_uuid", "text"), ("status", "text"), ("n", "bigint"))
+_COUNTED = (("item", "integer"), ("stage_uuid", "text"), ("status", "text"), ("n", "bigint"))
 
 
-def upsert_cte(condition: str = "") -> str:
-    """``add`` as a part of one PostgreSQL statement (store/tasks.py writes a whole
-    transition in one), the rows kept where ``condition`` (a ``WHERE`` clause) holds;
-    ``cte_params`` gives its values. Rows go in key order."""
+def upsert_cte(kept: str) -> str:
+    """``add`` as a part of one PostgreSQL statement (store/tasks.py writes the
+    transitions of several requests in one): the deltas of the rows whose ``item`` (the
+    request they belong to) ``kept`` holds for (a condition on ``r.item``), summed per
+    key, in key order; ``cte_params`` gives their values."""
     return (
         "counted AS (INSERT INTO task_counts (project_hash, stage_uuid, status, shard, n) "
-        "SELECT CAST(:counted_project AS text), r.stage_uuid, r.status, :counted_shard, r.n "
-        f"FROM {json_rows('counted', _COUNTED)}"
-        f"{condition} ON CONFLICT (project_hash, stage_uuid, status, shard) "
+        "SELECT CAST(:counted_project AS text), r.stage_uuid, r.status, :counted_shard, sum(r.n) "
+        f"FROM {json_rows('counted', _COUNTED)} WHERE {kept} "
+        "GROUP BY r.stage_uuid, r.status HAVING sum(r.n) <> 0 ORDER BY r.stage_uuid, r.status "
+        "ON CONFLICT (project_hash, stage_uuid, status, shard) "
         "DO UPDATE SET n = task_counts.n + excluded.n)"
     )
 
 
-def cte_params(
-    conn: Connection, project_hash: str, deltas: Iterable[tuple[Key, int]]
-) -> dict[str, Any]:
-    """The values of ``upsert_cte`` for ``deltas``."""
-    rows = [{"stage_uuid": s, "status": st, "n": n} for (s, st), n in summed(deltas)]
+def cte_params(project_hash: str, deltas: Iterable[tuple[int, Key, int]]) -> dict[str, Any]:
+    """The values of ``upsert_cte``: each delta with the item it belongs to."""
+    rows = [{"item": i, "stage_uuid": s, "status": st, "n": n} for i, (s, st), n in deltas if n]
     return {
         "counted": json_param(rows),
         "counted_project": project_hash,
-        "counted_shard": shard_for(conn),
+        "counted_shard": random.randrange(SHARDS),
     }
 
 

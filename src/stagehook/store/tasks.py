@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
+from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
-from stagehook.errors import NotFound
+from stagehook.errors import NotFound, StagehookError
 from stagehook.store import parsed, task_counts
 from stagehook.store.access import (
     Principal,
@@ -21,7 +23,13 @@ from stagehook.store.access import (
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.label_checks import require_complete
-from stagehook.store.outbox.write import Hook, insert_rows, outbox_ctes, outbox_rows
+from stagehook.store.outbox.write import (
+    Hook,
+    OutboxRows,
+    insert_rows,
+    outbox_ctes,
+    outbox_rows,
+)
 from stagehook.store.outbox.write import cte_params as outbox_cte_params
 from stagehook.store.prepared import Prepared, json_param, json_rows
 from stagehook.store.projects_read import load_workflow
@@ -98,54 +106,56 @@ _BATCH_READ = Prepared(text(_batch_read("sqlite")), postgresql=text(_batch_read(
 #: PostgreSQL's optimistic path (``apply_stage_batch``): no row lock, the write checks.
 _BATCH_READ_UNLOCKED = Prepared(text(_batch_read("postgresql", lock=False)))
 
-#: A transition's writes as one PostgreSQL statement: the task rows, their history, the
-#: stage counts (store/task_counts.py), the events and their deliveries
-#: (store/outbox/write.py), each a ``WITH`` clause over one JSON parameter. psycopg
-#: costs about 50 µs of CPU per statement here, more than PostgreSQL spends running
-#: most of them; SQLite's driver costs a few µs, and SQLite has no ``INSERT`` in
-#: ``WITH``: it runs the statements one by one (``_MOVE``, ``_HISTORY``, ...).
+#: The writes of one or several requests' transitions as one PostgreSQL statement: the
+#: task rows, their history, the stage counts (store/task_counts.py), the events and
+#: their deliveries (store/outbox/write.py), each a ``WITH`` clause over one JSON
+#: parameter. psycopg costs about 50 µs of CPU per statement here, more than PostgreSQL
+#: spends running most of them; SQLite's driver costs a few µs, and SQLite has no
+#: ``INSERT`` in ``WITH``: it runs the statements one by one (``_MOVE``, ``_HISTORY``, ...).
+#:
+#: Every row carries the ``item`` (the request) it belongs to. Each task moves only from
+#: the state its transition was computed from (a task another transaction moved
+#: meanwhile is not touched), and a request's other rows are written only if its task
+#: moved. The statement returns the item of every task that moved.
 _MOVE_TYPES = (
+    ("item", "integer"),
     *zip(_MOVE_COLUMNS, ("text",) * 4 + ("float8",), strict=True),
     ("was_stage", "text"),
     ("was_status", "text"),
     ("was_assignee", "text"),
 )
-_HISTORY_TYPES = tuple((name, "float8" if name == "at" else "text") for name in _HISTORY_COLUMNS)
-#: Each task moves only from the state the transition was computed from (a task another
-#: transaction moved meanwhile is not touched), and the rest is written only if every
-#: task moved: a statement that moved fewer wrote nothing else, and says so (its
-#: transaction rolls back; alone, a single task that did not move wrote nothing).
-_MOVED = (
-    "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
-    "assignee = r.assignee, updated_at = r.updated_at FROM "
-    + json_rows("moved", _MOVE_TYPES)
-    + " WHERE tasks.task_uuid = r.task_uuid AND tasks.stage_uuid = r.was_stage"
-    " AND tasks.status = r.was_status AND tasks.assignee IS NOT DISTINCT FROM r.was_assignee"
-    " RETURNING tasks.task_uuid)",
-    "all_moved AS (SELECT count(*) = :moves AS yes FROM moved)",
+_HISTORY_TYPES = (
+    ("item", "integer"),
+    *((name, "float8" if name == "at" else "text") for name in _HISTORY_COLUMNS),
 )
-_IF_ALL_MOVED = " WHERE (SELECT yes FROM all_moved)"
+_KEPT = "r.item IN (SELECT item FROM moved)"
 _WRITE_IN_ONE = Prepared(
     text(
         "WITH "
         + ",\n".join(
             (
-                *_MOVED,
+                "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
+                "assignee = r.assignee, updated_at = r.updated_at FROM "
+                + json_rows("moved", _MOVE_TYPES)
+                + " WHERE tasks.task_uuid = r.task_uuid AND tasks.stage_uuid = r.was_stage"
+                " AND tasks.status = r.was_status"
+                " AND tasks.assignee IS NOT DISTINCT FROM r.was_assignee RETURNING r.item)",
                 f"recorded AS (INSERT INTO task_history ({', '.join(_HISTORY_COLUMNS)}) "
-                f"SELECT * FROM {json_rows('recorded', _HISTORY_TYPES)}{_IF_ALL_MOVED})",
-                task_counts.upsert_cte(_IF_ALL_MOVED),
-                *outbox_ctes(_IF_ALL_MOVED),
+                f"SELECT {', '.join('r.' + c for c in _HISTORY_COLUMNS)} "
+                f"FROM {json_rows('recorded', _HISTORY_TYPES)} WHERE {_KEPT})",
+                task_counts.upsert_cte(_KEPT),
+                *outbox_ctes(_KEPT),
             )
         )
-        + "\nSELECT yes FROM all_moved"
+        + "\nSELECT item FROM moved"
     )
 )
 
 
 class TaskMoved(Exception):
     """A task was no longer in the state a transition was computed from (another
-    transaction moved it first): nothing else was written, and the transaction is to be
-    rolled back; a single task's statement of its own wrote nothing. Read again."""
+    transaction moved it first): nothing of that request was written (in a transaction,
+    which is to be rolled back, nothing at all). Read again."""
 
 
 def _state(row: Sequence[Any]) -> task_machine.TaskState:
@@ -167,16 +177,24 @@ def task_dict(state: task_machine.TaskState) -> dict[str, Any]:
     }
 
 
-def _apply(
+class _Writes(NamedTuple):
+    """A transition's rows, as the tables store them; nothing written yet."""
+
+    outcome: task_machine.Outcome
+    moves: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    deltas: list[tuple[task_counts.Key, int]]
+    outbox: OutboxRows
+
+
+def _writes(
     conn: Connection,
     store: Store,
     project_hash: str,
     outcome: task_machine.Outcome,
     actor: str,
     hooks: Sequence[Hook] | None = None,
-) -> list[str]:
-    """Write ``outcome``: the tasks, their history, the stage counts, the events and
-    their deliveries, in the caller's transaction; returns the event uids."""
+) -> _Writes:
     now = store.clock.now()
     moves = [
         {
@@ -212,33 +230,64 @@ def _apply(
         )
     ]
     outbox = outbox_rows(conn, store, project_hash, outcome.events, hooks)
+    return _Writes(outcome, moves, history, deltas, outbox)
+
+
+def _write_in_one(
+    conn: Connection, store: Store, project_hash: str, items: Sequence[tuple[int, _Writes]]
+) -> list[int]:
+    """PostgreSQL: the rows of several requests (``(item, rows)``) in one statement
+    (``_WRITE_IN_ONE``); returns the item of every task that moved."""
+    moves = [
+        {
+            "item": item,
+            **move,
+            "was_stage": t.before.stage_uuid,
+            "was_status": t.before.status.value,
+            "was_assignee": t.before.assignee,
+        }
+        for item, w in items
+        for move, t in zip(w.moves, w.outcome.transitions, strict=True)
+    ]
+    if any(w.outbox.deliveries for _, w in items):
+        store.db.notify(conn)
+    rows = _WRITE_IN_ONE.rows(
+        conn,
+        {
+            "moved": json_param(moves),
+            "recorded": json_param([{"item": item, **h} for item, w in items for h in w.history]),
+            **task_counts.cte_params(
+                project_hash, [(item, key, n) for item, w in items for key, n in w.deltas]
+            ),
+            **outbox_cte_params([(item, w.outbox) for item, w in items]),
+        },
+    )
+    return [row[0] for row in rows]
+
+
+def _apply(
+    conn: Connection,
+    store: Store,
+    project_hash: str,
+    outcome: task_machine.Outcome,
+    actor: str,
+    hooks: Sequence[Hook] | None = None,
+) -> list[str]:
+    """Write ``outcome``: the tasks, their history, the stage counts, the events and
+    their deliveries, in the caller's transaction; returns the event uids."""
+    w = _writes(conn, store, project_hash, outcome, actor, hooks)
     if conn.dialect.name == "postgresql":
-        if len(moves) > 1 and conn.connection.driver_connection.autocommit:  # type: ignore[union-attr]
-            # the UPDATE commits the tasks that did move even when another did not
-            raise ValueError("several tasks move only inside a transaction")
-        if moves or outbox.events:
-            for move, t in zip(moves, outcome.transitions, strict=True):
-                move["was_stage"] = t.before.stage_uuid
-                move["was_status"] = t.before.status.value
-                move["was_assignee"] = t.before.assignee
-            (all_moved,) = _WRITE_IN_ONE.first(
-                conn,
-                {
-                    "moves": len(moves),
-                    "moved": json_param(moves),
-                    "recorded": json_param(history),
-                    **task_counts.cte_params(conn, project_hash, deltas),
-                    **outbox_cte_params(conn, store, outbox),
-                },
-            ) or (False,)
-            if not all_moved:
-                raise TaskMoved(f"a task of project {project_hash} moved meanwhile")
-        return outbox.uids
-    _MOVE.run_many(conn, moves)
-    _HISTORY.run_many(conn, history)
-    task_counts.add(conn, project_hash, deltas)
-    insert_rows(conn, store, outbox)
-    return outbox.uids
+        if conn.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+            # the UPDATE would commit the tasks that did move even when another did not
+            raise ValueError("a transition is written in a transaction (or by _submit_group)")
+        if w.moves and len(_write_in_one(conn, store, project_hash, [(0, w)])) < len(w.moves):
+            raise TaskMoved(f"a task of project {project_hash} moved meanwhile")
+        return w.outbox.uids
+    _MOVE.run_many(conn, w.moves)
+    _HISTORY.run_many(conn, w.history)
+    task_counts.add(conn, project_hash, w.deltas)
+    insert_rows(conn, store, w.outbox)
+    return w.outbox.uids
 
 
 def create_tasks(
@@ -450,19 +499,20 @@ async def apply_stage_batch(
     """``apply_stage_actions`` for the event loop: no worker thread waits for the commit
     (``Database.write_grouped_async``).
 
-    On PostgreSQL a batch of one task (every single submit) is applied optimistically:
-    read without a lock, then one statement that moves the task only from the state it
-    was read in and writes the rest only if it did (``_WRITE_IN_ONE``), each statement
-    a transaction of its own (``Database.statements``): two round trips instead of four,
-    no row lock held while Python works. If another transaction moved the task first,
-    nothing was written: it reads again (``OPTIMISTIC_TRIES`` times), then takes the
-    row lock as a larger batch always does.
+    On PostgreSQL a batch of one task (every single submit) is applied optimistically,
+    together with the other single-task batches that arrive at the same moment
+    (store/statement_groups.py): one statement reads their tasks without a lock, one
+    statement moves each task only from the state it was read in and writes the rest of
+    a batch only if its task moved (``_WRITE_IN_ONE``), each statement a transaction of
+    its own. If another transaction moved the task first, nothing of the batch was
+    written: it reads again (``OPTIMISTIC_TRIES`` times), then takes the row lock as a
+    larger batch always does.
     """
     if not store.db.is_sqlite and len(batch.requests) == 1:
+        groups = store.db.statement_groups(_submit_group, name="stagehook-write-group")
         for _ in range(OPTIMISTIC_TRIES):
             try:
-                work = _stage_actions(store, batch, lock=False)
-                return _applied(*await store.db.statements_async(work))
+                return _applied(*await groups.run((store, batch)))
             except TaskMoved:
                 continue
     return _applied(*await store.db.write_grouped_async(_stage_actions(store, batch)))
@@ -478,48 +528,135 @@ def _applied(
     return [task_dict(t.after) for t in outcome.transitions], uids
 
 
-def _stage_actions(
-    store: Store, batch: StageBatch, *, lock: bool = True
-) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
+class _Read(NamedTuple):
+    """What a batch at a stage reads (``_BATCH_READ``), parsed."""
+
+    graph: Any
+    hooks: list[Hook]
+    structure: Any
+    states: dict[str, task_machine.TaskState]
+
+
+def _read(conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool) -> _Read:
+    sent = (_BATCH_READ if lock else _BATCH_READ_UNLOCKED).send(
+        conn, {"project_hash": project_hash, "task_uuids": json.dumps(list(task_uuids))}
+    )
+    read = sent.first()
+    if read is None:
+        raise NotFound(f"project {project_hash} does not exist")
+    graph, hooks_json, structure, states_json = read
+    hooks = [Hook(s, h, url, bool(on)) for s, h, url, on in json.loads(hooks_json or "[]")]
+    states = {row[0]: _state(row) for row in json.loads(states_json or "[]")}
+    return _Read(graph, hooks, structure, states)
+
+
+def _decide(conn: Connection, batch: StageBatch, read: _Read) -> task_machine.Outcome:
+    """``batch``'s outcome from what was read (its checks may read more: an assignee's
+    membership, the labels a submit requires)."""
     project_hash, stage_uuid, requests = batch.project_hash, batch.stage_uuid, batch.requests
     principal, role = batch.principal, batch.role
+    workflow = parsed.workflow(read.graph, {h.stage_uuid: h.url for h in read.hooks})
+    stage = workflow.stage(stage_uuid)
+    if stage is None:
+        raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
+    require_role_at_stage(role, stage)
+    for request in requests:
+        if request.action == Action.ASSIGN:
+            require_assignee(conn, principal, role, project_hash, stage, request.assignee)
+    actor = task_machine.Actor(principal.username, may_override=may_override(role))
+    wanted = {r.task_uuid for r in requests}
+    states = {k: v for k, v in read.states.items() if k in wanted}
+    outcome = task_machine.apply_actions(
+        workflow, project_hash, stage_uuid, states, requests, actor
+    )
+    require_complete(
+        conn,
+        None if read.structure is None else parsed.index(read.structure),
+        [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
+    )
+    return outcome
+
+
+def _stage_actions(
+    store: Store, batch: StageBatch
+) -> Callable[[Connection], tuple[task_machine.Outcome, list[str]]]:
+    """A batch in a write transaction: its tasks read (and locked, on PostgreSQL) in one
+    statement, everything written (on PostgreSQL in one statement, ``_WRITE_IN_ONE``)."""
 
     def work(conn: Connection) -> tuple[task_machine.Outcome, list[str]]:
-        # Every read up front, in one statement ...
-        sent = (_BATCH_READ if lock else _BATCH_READ_UNLOCKED).send(
-            conn,
-            {
-                "project_hash": project_hash,
-                "task_uuids": json.dumps([r.task_uuid for r in requests]),
-            },
-        )
-        read = sent.first()
-        if read is None:
-            raise NotFound(f"project {project_hash} does not exist")
-        graph, hooks_json, structure, states_json = read
-        hooks = [Hook(s, h, url, bool(on)) for s, h, url, on in json.loads(hooks_json or "[]")]
-        workflow = parsed.workflow(graph, {h.stage_uuid: h.url for h in hooks})
-        stage = workflow.stage(stage_uuid)
-        if stage is None:
-            raise NotFound(f"stage {stage_uuid} is not in this project's workflow")
-        require_role_at_stage(role, stage)
-        for request in requests:
-            if request.action == Action.ASSIGN:
-                require_assignee(conn, principal, role, project_hash, stage, request.assignee)
-        actor = task_machine.Actor(principal.username, may_override=may_override(role))
-        states = {row[0]: _state(row) for row in json.loads(states_json or "[]")}
-        outcome = task_machine.apply_actions(
-            workflow, project_hash, stage_uuid, states, requests, actor
-        )
-        require_complete(
-            conn,
-            None if structure is None else parsed.index(structure),
-            [t.before.label_hash for t in outcome.transitions if t.action == Action.SUBMIT],
-        )
-        # ... and every write in another (store/tasks.py _WRITE_IN_ONE)
-        return outcome, _apply(conn, store, project_hash, outcome, principal.username, hooks)
+        read = _read(conn, batch.project_hash, [r.task_uuid for r in batch.requests], lock=True)
+        outcome = _decide(conn, batch, read)
+        actor = batch.principal.username
+        return outcome, _apply(conn, store, batch.project_hash, outcome, actor, read.hooks)
 
     return work
+
+
+#: A single-task batch waiting for its group, and what it comes back as.
+_GroupItem = tuple[Store, StageBatch]
+_GroupResult = tuple[task_machine.Outcome, list[str]]
+
+
+def _submit_group(
+    conn: Connection, items: Sequence[_GroupItem]
+) -> list[_GroupResult | BaseException]:
+    """PostgreSQL: single-task batches that arrived together (store/statement_groups.py),
+    on a connection where each statement is a transaction of its own: per project one
+    read and one write for all of them. Each batch comes back as its outcome, or as its
+    own error (``TaskMoved`` if its task moved meanwhile: it is tried again)."""
+    results: list[_GroupResult | BaseException | None] = [None] * len(items)
+    by_project: dict[str, list[int]] = {}
+    tasks_seen: set[str] = set()
+    for i, (_, batch) in enumerate(items):
+        task_uuid = batch.requests[0].task_uuid
+        if task_uuid in tasks_seen:  # one statement cannot tell which of two moves won
+            results[i] = TaskMoved(f"task {task_uuid} is in this group twice")
+            continue
+        tasks_seen.add(task_uuid)
+        by_project.setdefault(batch.project_hash, []).append(i)
+    for project_hash, members in by_project.items():
+        try:
+            _submit_project(conn, project_hash, items, members, results)
+        except DBAPIError as exc:
+            lost = isinstance(exc.orig, (DeadlockDetected, SerializationFailure))
+            for i in members:  # nothing of them was written
+                if results[i] is None:
+                    results[i] = TaskMoved(str(exc.orig)) if lost else exc
+        except Exception as exc:
+            for i in members:
+                if results[i] is None:
+                    results[i] = exc
+    return [r if r is not None else AssertionError("a batch was left out") for r in results]
+
+
+def _submit_project(
+    conn: Connection,
+    project_hash: str,
+    items: Sequence[_GroupItem],
+    members: Sequence[int],
+    results: list[_GroupResult | BaseException | None],
+) -> None:
+    store = items[members[0]][0]
+    task_uuids = [items[i][1].requests[0].task_uuid for i in members]
+    read = _read(conn, project_hash, task_uuids, lock=False)
+    pending: list[tuple[int, _Writes]] = []
+    for i in members:
+        batch = items[i][1]
+        try:
+            outcome = _decide(conn, batch, read)
+        except StagehookError as exc:  # this batch's own refusal
+            results[i] = exc
+            continue
+        writes = _writes(conn, store, project_hash, outcome, batch.principal.username, read.hooks)
+        pending.append((i, writes))
+    if not pending:
+        return
+    moved = set(_write_in_one(conn, store, project_hash, pending))
+    for i, writes in pending:
+        if i in moved:
+            results[i] = (writes.outcome, writes.outbox.uids)
+        else:
+            results[i] = TaskMoved(f"a task of project {project_hash} moved meanwhile")
 
 
 def move_task(

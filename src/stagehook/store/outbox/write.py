@@ -172,6 +172,7 @@ def insert_rows(conn: Connection, store: Store, rows: OutboxRows) -> None:
 
 
 _CTE_EVENT_COLUMNS = (
+    ("item", "integer"),
     ("uid", "text"),
     ("project_hash", "text"),
     ("stage_uuid", "text"),
@@ -186,32 +187,38 @@ _CTE_DELIVERY_COLUMNS = tuple(
 )
 
 
-def outbox_ctes(condition: str = "") -> tuple[str, str]:
-    """``OutboxRows`` as parts of one PostgreSQL statement (store/tasks.py writes a whole
-    transition in one): ``INSERT``s in ``WITH`` clauses, each over one JSON parameter
-    (store/prepared.py ``json_rows``), the rows kept where ``condition`` (a ``WHERE``
-    clause) holds. ``cte_params`` gives their values."""
+def outbox_ctes(kept: str) -> tuple[str, str]:
+    """``OutboxRows`` of several requests as parts of one PostgreSQL statement
+    (store/tasks.py writes the transitions of several requests in one): ``INSERT``s in
+    ``WITH`` clauses, each over one JSON parameter (store/prepared.py ``json_rows``).
+    The events of the requests whose ``item`` ``kept`` holds for (a condition on
+    ``r.item``) are written, and the deliveries of those events. ``cte_params`` gives
+    their values."""
     return (
         f"outbox_events AS (INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
         "SELECT r.uid, r.project_hash, r.stage_uuid, r.event_type, decode(r.body_b64, 'base64'), "
-        f"r.created_at FROM {json_rows('outbox_events', _CTE_EVENT_COLUMNS)}{condition})",
+        f"r.created_at FROM {json_rows('outbox_events', _CTE_EVENT_COLUMNS)} WHERE {kept} "
+        "RETURNING uid)",
         f"outbox_deliveries AS (INSERT INTO deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
-        f"SELECT * FROM {json_rows('outbox_deliveries', _CTE_DELIVERY_COLUMNS)}{condition})",
+        f"SELECT * FROM {json_rows('outbox_deliveries', _CTE_DELIVERY_COLUMNS)} "
+        "WHERE r.event_uid IN (SELECT uid FROM outbox_events))",
     )
 
 
-def cte_params(conn: Connection, store: Store, rows: OutboxRows) -> dict[str, str]:
-    """The values of ``outbox_ctes`` for ``rows``; asks for a wake-up after the commit
-    when a delivery is among them (as ``insert_rows`` does)."""
+def cte_params(items: Sequence[tuple[int, OutboxRows]]) -> dict[str, str]:
+    """The values of ``outbox_ctes``: each request's rows with its item."""
     events_ = [
-        {**{k: v for k, v in row.items() if k != "body"}, "body_b64": _b64(row["body"])}
+        {
+            "item": item,
+            **{k: v for k, v in row.items() if k != "body"},
+            "body_b64": _b64(row["body"]),
+        }
+        for item, rows in items
         for row in rows.events
     ]
-    if rows.deliveries:
-        store.db.notify(conn)
     return {
         "outbox_events": json_param(events_),
-        "outbox_deliveries": json_param(rows.deliveries),
+        "outbox_deliveries": json_param([d for _, rows in items for d in rows.deliveries]),
     }
 
 

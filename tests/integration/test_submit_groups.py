@@ -1,0 +1,256 @@
+"""PostgreSQL: single-task submits that arrive together share one read and one write.
+
+``_submit_group`` gets the batches a group thread took at once
+(store/statement_groups.py); each batch must come back exactly as it would alone: its
+own outcome or its own error, its rows written only if its task moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+from psycopg import errors as psycopg_errors
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from stagehook.errors import InvalidTransition, NotFound
+from stagehook.store import tasks as task_store
+from stagehook.store.access import Principal, Role
+from stagehook.store.context import Store
+from stagehook.store.statement_groups import StatementGroups
+from stagehook.store.tables import deliveries, events, task_history
+from stagehook.store.tasks import StageBatch, TaskMoved, apply_stage_actions
+from stagehook.workflow.stages import Action
+from stagehook.workflow.task_machine import ActionRequest
+from tests.support.api import ADMIN_KEY, Api
+from tests.support.counts import counted, shown
+from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
+
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+
+ADMIN = Principal("admin-id", "admin", is_admin=True)
+
+
+def _project(api: Api, n: int, title: str = "group") -> tuple[str, list[str]]:
+    dataset_hash, _ = api.dataset_with_units(n)
+    flow = submit_to_complete_workflow(annotate_webhook="http://127.0.0.1:9/submitted")
+    project_hash = api.create_project(title, [dataset_hash], workflow=flow)["project_hash"]
+    return project_hash, [t["task_uuid"] for t in api.tasks(project_hash)]
+
+
+def _submits(
+    store: Store, project_hash: str, task_uuids: Sequence[str], stage: str = ANNOTATE
+) -> list[tuple[Store, StageBatch]]:
+    return [
+        (
+            store,
+            StageBatch(project_hash, stage, [ActionRequest(t, Action.SUBMIT)], ADMIN, Role.ADMIN),
+        )
+        for t in task_uuids
+    ]
+
+
+def _group(store: Store, items: Sequence[tuple[Store, StageBatch]]) -> list[Any]:
+    with store.db.statements() as conn:
+        return list(task_store._submit_group(conn, items))
+
+
+def _capture(store: Store) -> tuple[list[str], Any]:
+    """The statements this thread runs (not the dispatcher's) from now on."""
+    seen: list[str] = []
+    here = threading.current_thread()
+
+    def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if threading.current_thread() is here:
+            seen.append(" ".join(statement.split())[:40])
+
+    event.listen(store.db.engine, "before_cursor_execute", capture)
+    return seen, capture
+
+
+def _written(store: Store, project_hash: str) -> tuple[dict[str, list[str]], int, int]:
+    """Per task its history actions, the project's events and deliveries."""
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(task_history.c.task_uuid, task_history.c.action)
+            .where(task_history.c.project_hash == project_hash)
+            .order_by(task_history.c.id)
+        ).all()
+        n_events = conn.execute(
+            select(func.count()).where(events.c.project_hash == project_hash)
+        ).scalar_one()
+        n_deliveries = conn.execute(
+            select(func.count()).where(deliveries.c.project_hash == project_hash)
+        ).scalar_one()
+    history: dict[str, list[str]] = {}
+    for task_uuid, action in rows:
+        history.setdefault(task_uuid, []).append(action)
+    return history, n_events, n_deliveries
+
+
+def test_batches_that_arrive_together_are_one_read_and_one_write(api: Api, store: Store) -> None:
+    project_hash, task_uuids = _project(api, 6)
+    seen, capture = _capture(store)
+    try:
+        results = _group(store, _submits(store, project_hash, task_uuids))
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", capture)
+    assert len(seen) == 2, seen
+    assert seen[0].startswith("SELECT CAST(p.workflow") and seen[1].startswith("WITH moved AS")
+    # each batch has its own outcome and its own event
+    for task_uuid, (outcome, uids) in zip(task_uuids, results, strict=True):
+        assert [t.after.task_uuid for t in outcome.transitions] == [task_uuid]
+        assert outcome.transitions[0].after.stage_uuid == COMPLETE
+        assert len(uids) == 1
+    assert len({uid for _, uids in results for uid in uids}) == 6
+    history, n_events, n_deliveries = _written(store, project_hash)
+    assert all(history[t] == ["CREATE", "SUBMIT"] for t in task_uuids)
+    assert (n_events, n_deliveries) == (6, 6)
+    assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 6}}
+
+
+def test_each_batch_of_a_group_stands_alone(api: Api, store: Store) -> None:
+    """A refused batch, a task twice, a task moved meanwhile and a second project, in one
+    group: each batch gets what it would have got alone, and only what went through is
+    written."""
+    project_hash, (moving, fine, refused, twice, astray) = _project(api, 5)
+    other_hash, (other,) = _project(api, 1, "other")
+    api.act(project_hash, ANNOTATE, [{"task_uuid": refused, "action": "SUBMIT"}])
+    items = [
+        *_submits(store, project_hash, [moving, fine, refused, twice, twice]),
+        *_submits(store, other_hash, [other]),
+        *_submits(store, project_hash, [astray], stage="no-such-stage"),
+    ]
+    racer = Principal("racer-id", "racer", is_admin=True)
+    raced: list[bool] = []
+
+    def race(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        # another transaction assigns ``moving`` between the group's read and its write
+        if not raced and statement.startswith("WITH moved AS"):
+            raced.append(True)
+            assign = [ActionRequest(moving, Action.ASSIGN)]
+            apply_stage_actions(store, project_hash, ANNOTATE, assign, racer, Role.ADMIN)
+
+    event.listen(store.db.engine, "before_cursor_execute", race)
+    try:
+        results = _group(store, items)
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", race)
+    assert raced
+    r_moving, r_fine, r_refused, r_twice, r_twice_again, r_other, r_stage = results
+    assert isinstance(r_moving, TaskMoved)
+    assert isinstance(r_refused, InvalidTransition)  # already submitted: as alone
+    assert isinstance(r_twice_again, TaskMoved)  # read again, then it is a conflict
+    assert isinstance(r_stage, NotFound)
+    for ok in (r_fine, r_twice, r_other):
+        assert not isinstance(ok, BaseException), ok
+        assert ok[0].transitions[0].after.stage_uuid == COMPLETE
+    history, n_events, n_deliveries = _written(store, project_hash)
+    assert history[moving] == ["CREATE", "ASSIGN"]  # the racer's, and nothing of ours
+    assert history[fine] == history[twice] == history[refused] == ["CREATE", "SUBMIT"]
+    assert history[astray] == ["CREATE"]
+    assert (n_events, n_deliveries) == (3, 3)  # refused (earlier), fine, twice
+    assert _written(store, other_hash)[1:] == (1, 1)
+    for p in (project_hash, other_hash):
+        assert shown(api, p) == counted(store, p)
+
+
+def test_a_deadlock_reads_the_group_again(api: Api, store: Store) -> None:
+    """PostgreSQL aborts one of two statements that wait on each other: nothing of that
+    group was written, so its batches are read again (``TaskMoved``), not failed."""
+    project_hash, task_uuids = _project(api, 2)
+
+    def deadlock(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("WITH moved AS"):
+            orig = psycopg_errors.DeadlockDetected("deadlock detected")
+            raise OperationalError(statement, None, orig)
+
+    event.listen(store.db.engine, "before_cursor_execute", deadlock)
+    try:
+        results = _group(store, _submits(store, project_hash, task_uuids))
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", deadlock)
+    assert all(isinstance(r, TaskMoved) for r in results), results
+    assert _written(store, project_hash)[1] == 0
+    # through the API the same submit goes through on its next try
+    answer = api.act(project_hash, ANNOTATE, [{"task_uuid": task_uuids[0], "action": "SUBMIT"}])
+    assert answer["tasks"][0]["stage_uuid"] == COMPLETE
+
+
+def test_concurrent_submits_through_the_api_all_land(
+    api: Api, store: Store, server: tuple[str, Store]
+) -> None:
+    """Sixteen clients submit at once, two of them the same task: every distinct task
+    goes through once, the doubled one is a 409 for one of its two, and the groups
+    carried several submits per write."""
+    project_hash, task_uuids = _project(api, 15)
+    path = f"/api/v1/projects/{project_hash}/workflow/stages/{ANNOTATE}/actions"
+    wanted = [*task_uuids, task_uuids[0]]
+    start = threading.Barrier(len(wanted))
+    answers: dict[int, int] = {}
+    writes: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("WITH moved AS"):
+            writes.append(statement)
+
+    def submit(i: int, task_uuid: str) -> None:
+        with httpx.Client(base_url=server[0], timeout=30) as http:
+            start.wait(timeout=10)
+            body = {"actions": [{"task_uuid": task_uuid, "action": "SUBMIT"}]}
+            headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+            answers[i] = http.post(path, json=body, headers=headers).status_code
+
+    event.listen(store.db.engine, "before_cursor_execute", count)
+    try:
+        threads = [threading.Thread(target=submit, args=(i, t)) for i, t in enumerate(wanted)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", count)
+    assert sorted(answers.values()) == [200] * 15 + [409], answers
+    history, n_events, _ = _written(store, project_hash)
+    assert all(history[t] == ["CREATE", "SUBMIT"] for t in task_uuids)
+    assert n_events == 15
+    assert shown(api, project_hash) == counted(store, project_hash) == {COMPLETE: {"COMPLETED": 15}}
+    assert len(writes) <= len(wanted)
+
+
+def test_a_group_thread_takes_what_is_queued_at_once(store: Store) -> None:
+    """The mechanics: items queued while a group runs go out together in the next one,
+    each gets its own value or error, and a caller gets an error its item alone raised."""
+    release = threading.Event()
+    sizes: list[int] = []
+
+    def work_many(_conn: Any, items: Sequence[int]) -> list[Any]:
+        sizes.append(len(items))
+        if items[0] == 0:
+            release.wait(timeout=10)  # the first group holds on while the rest queue
+        return [ValueError(f"no {i}") if i == 3 else i * 10 for i in items]
+
+    groups: StatementGroups[int, int] = StatementGroups(
+        store.db.statements, work_many, name="test-group", threads=1
+    )
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(groups.run(0))
+        await asyncio.sleep(0.05)  # the thread took item 0 and waits
+        rest = [asyncio.ensure_future(groups.run(i)) for i in range(1, 6)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        values = asyncio.run(main())
+    finally:
+        groups.close()
+    assert sizes == [1, 5]
+    assert values[:3] == [0, 10, 20] and values[4:] == [40, 50]
+    assert isinstance(values[3], ValueError) and str(values[3]) == "no 3"
