@@ -8,11 +8,13 @@ own outcome or its own error, its rows written only if its task moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from psycopg import errors as psycopg_errors
 from sqlalchemy import event, func, select
@@ -254,3 +256,157 @@ def test_a_group_thread_takes_what_is_queued_at_once(store: Store) -> None:
     assert sizes == [1, 5]
     assert values[:3] == [0, 10, 20] and values[4:] == [40, 50]
     assert isinstance(values[3], ValueError) and str(values[3]) == "no 3"
+
+
+def _assigns(
+    store: Store, project_hash: str, task_uuid: str, assignee: str
+) -> tuple[Store, StageBatch]:
+    assign = [ActionRequest(task_uuid, Action.ASSIGN, assignee=assignee)]
+    return store, StageBatch(project_hash, ANNOTATE, assign, ADMIN, Role.ADMIN)
+
+
+def _on_statement(store: Store, marker: str, act: Any) -> Any:
+    """A listener that runs ``act(cursor)`` before the first statement containing
+    ``marker``; returns it (to remove)."""
+    done: list[bool] = []
+
+    def listener(_c: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+        if not done and marker in statement:
+            done.append(True)
+            act(cursor)
+
+    event.listen(store.db.engine, "before_cursor_execute", listener)
+    return listener
+
+
+def test_a_connection_lost_in_a_batchs_own_read_keeps_what_was_written(
+    api: Api, store: Store, db_url: str
+) -> None:
+    """The connection dies in the read one batch makes for itself (whom it may assign):
+    that batch, and every one not yet written, gets the connection's error (503
+    through the API); a batch of another project written before it stays written, and
+    says so."""
+    first_hash, (first,) = _project(api, 1, "written first")
+    then_hash, (then,) = _project(api, 1, "then lost")
+    api.new_user("somebody")
+
+    def cut(cursor: Any) -> None:
+        with psycopg.connect(db_url.replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (cursor.connection.info.backend_pid,))
+
+    listener = _on_statement(store, "FROM users", cut)
+    try:
+        written, lost = _group(
+            store,
+            [
+                *_submits(store, first_hash, [first]),
+                _assigns(store, then_hash, then, "somebody"),
+            ],
+        )
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", listener)
+    assert not isinstance(written, BaseException), written
+    assert _written(store, first_hash)[1] == 1
+    assert isinstance(lost, OperationalError), lost
+    assert _written(store, then_hash)[0][then] == ["CREATE"]
+    # through the API the same loss is a 503, and the next request works
+    listener = _on_statement(store, "FROM users", cut)
+    try:
+        answer = api.raw(
+            "POST",
+            f"/projects/{then_hash}/workflow/stages/{ANNOTATE}/actions",
+            json={"actions": [{"task_uuid": then, "action": "ASSIGN", "assignee": "somebody"}]},
+        )
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", listener)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "unavailable"
+    again = api.act(then_hash, ANNOTATE, [{"task_uuid": then, "action": "SUBMIT"}])
+    assert again["tasks"][0]["stage_uuid"] == COMPLETE
+
+
+def test_a_failed_read_of_one_batch_fails_that_batch_alone(api: Api, store: Store) -> None:
+    """A batch's own read fails (here: cancelled by the server), the connection lives
+    on: that batch gets the error, the others of its project are written."""
+    project_hash, (fine, failing) = _project(api, 2)
+    api.new_user("somebody")
+
+    def cancel(_cursor: Any) -> None:
+        orig = psycopg_errors.QueryCanceled("canceling statement due to statement timeout")
+        raise OperationalError("SELECT ... FROM users", None, orig)
+
+    listener = _on_statement(store, "FROM users", cancel)
+    try:
+        r_fine, r_failing = _group(
+            store,
+            [
+                *_submits(store, project_hash, [fine]),
+                _assigns(store, project_hash, failing, "somebody"),
+            ],
+        )
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", listener)
+    assert isinstance(r_failing, OperationalError)
+    assert not isinstance(r_fine, BaseException), r_fine
+    history, n_events, _ = _written(store, project_hash)
+    assert history[fine] == ["CREATE", "SUBMIT"] and history[failing] == ["CREATE"]
+    assert n_events == 1
+
+
+def test_a_group_locks_its_tasks_in_task_order(api: Api, store: Store, db_url: str) -> None:
+    """A locked transaction holds the first task (in task order) and then wants the
+    second while a group that arrived second-first waits for the first: the group locks
+    in task order too, so it holds nothing the transaction wants; no deadlock."""
+    project_hash, task_uuids = _project(api, 2)
+    low, high = sorted(task_uuids)
+    results: list[Any] = []
+    url = db_url.replace("+psycopg", "")
+    with psycopg.connect(url) as holder:
+        holder.execute("SET lock_timeout = '10s'")
+        holder.execute("SELECT 1 FROM tasks WHERE task_uuid = %s FOR UPDATE", (low,))
+        group = threading.Thread(
+            target=lambda: results.extend(_group(store, _submits(store, project_hash, [high, low])))
+        )
+        group.start()
+        # wait until the group's write waits on the row this transaction holds
+        with psycopg.connect(url, autocommit=True) as watch:
+            for _ in range(200):
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                threading.Event().wait(0.02)
+        holder.execute("SELECT 1 FROM tasks WHERE task_uuid = %s FOR UPDATE", (high,))
+        holder.commit()
+    group.join(timeout=30)
+    assert len(results) == 2 and not any(isinstance(r, BaseException) for r in results), results
+    assert _written(store, project_hash)[1] == 2
+
+
+def test_a_caller_whose_event_loop_closed_does_not_strand_the_others(store: Store) -> None:
+    """A request given up on (its loop closed before its group ran) must not stop the
+    group thread: the next caller, on another loop, still gets its answer."""
+    release = threading.Event()
+
+    def work_many(_conn: Any, items: Sequence[int]) -> list[Any]:
+        release.wait(timeout=10)
+        return [i * 10 for i in items]
+
+    groups: StatementGroups[int, int] = StatementGroups(
+        store.db.statements, work_many, name="test-group", threads=1
+    )
+
+    async def give_up() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(groups.run(1), timeout=0.05)
+
+    async def ask() -> int:
+        return await asyncio.wait_for(groups.run(2), timeout=10)
+
+    try:
+        asyncio.run(give_up())  # its loop is closed once this returns
+        release.set()
+        assert asyncio.run(ask()) == 20
+    finally:
+        groups.close()

@@ -249,7 +249,13 @@ class Database:
                 with contextlib.suppress(Exception):  # a dead connection: the error stands
                     conn.info.pop("wake", None)
                 raise
-            woke = conn.info.pop("wake", False)
+            woke = False
+            # a connection the work found dead (and caught) has no info left to read;
+            # what was written before that still wakes the dispatchers
+            with contextlib.suppress(Exception):
+                woke = conn.info.pop("wake", False)
+            if conn.invalidated:
+                woke = True
         if woke:
             self._wake_after_commit()
 

@@ -28,6 +28,7 @@ there a request is a plain write transaction (on a thread of a small pool, for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -103,10 +104,7 @@ class GroupCommit:
             return await asyncio.shield(loop.run_in_executor(self._pool, self.run, work))
         settled: asyncio.Future[None] = loop.create_future()
 
-        def done() -> None:
-            loop.call_soon_threadsafe(settle, settled)
-
-        job: Job[Callable[[Connection], T], T] = Job(work, done)
+        job: Job[Callable[[Connection], T], T] = Job(work, settler(loop, settled))
         self._enqueue(job)
         # The request is committed or not whatever happens to its caller meanwhile.
         await asyncio.shield(settled)
@@ -174,7 +172,18 @@ class GroupCommit:
                     job.value = None
 
 
-def settle(future: asyncio.Future[None]) -> None:
-    """On the event loop: a waiting request's turn came."""
+def settler(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> Callable[[], None]:
+    """For a writer thread: tell ``loop`` that the request ``future`` waits for is
+    settled. A loop closed meanwhile (its caller gave up) is no one's concern: the
+    thread goes on with the others."""
+
+    def done() -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop is closed
+            loop.call_soon_threadsafe(_settle, future)
+
+    return done
+
+
+def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)

@@ -18,13 +18,16 @@ work decides per item: a value, or an exception for that item alone.
   at most ``MAX_ITEMS``.
 - A caller hears back once its item's statements are done: nothing is acknowledged
   before its commit.
-- If the work fails as a whole (the connection was lost), every item of the group gets
-  that error.
+- If the work fails as a whole (it raised: the connection was lost), every item of the
+  group gets that error. An error after the work returned (closing the connection)
+  leaves each item its outcome: its statements ran.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -32,7 +35,9 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
 
-from stagehook.store.group_commit import Job, settle
+from stagehook.store.group_commit import Job, settler
+
+log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
@@ -46,6 +51,17 @@ THREADS = 2
 
 #: ``work_many(conn, items)``: per item its value, or the exception it alone raises
 WorkMany = Callable[[Connection, Sequence[I]], Sequence["R | BaseException"]]
+
+
+def _own(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` for one caller of several (each raises its own, its traceback
+    not mixed into the others'), caused by the original."""
+    try:
+        mine = copy.copy(exc)
+    except Exception:
+        return exc
+    mine.__cause__ = exc
+    return mine
 
 
 class StatementGroups(Generic[I, R]):
@@ -70,11 +86,7 @@ class StatementGroups(Generic[I, R]):
         """``item``'s outcome once its group's statements are done (its exception raised)."""
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[None] = loop.create_future()
-
-        def done() -> None:
-            loop.call_soon_threadsafe(settle, settled)
-
-        job: Job[I, R] = Job(item, done)
+        job: Job[I, R] = Job(item, settler(loop, settled))
         with self._cond:
             if self._closed:
                 raise RuntimeError("the database is closed")
@@ -111,16 +123,23 @@ class StatementGroups(Generic[I, R]):
                 if not self._queue:
                     return  # closed, and nothing left
                 jobs, self._queue = self._queue[:MAX_ITEMS], self._queue[MAX_ITEMS:]
+            outcomes: Sequence[R | BaseException] | None = None
             try:
                 with self._connect() as conn:
-                    outcomes = self._work_many(conn, [job.payload for job in jobs])
-                if len(outcomes) != len(jobs):
-                    raise AssertionError("work_many must return one outcome per item")
-            except BaseException as exc:  # every item of the group gets it
-                outcomes = [exc] * len(jobs)
+                    done = self._work_many(conn, [job.payload for job in jobs])
+                    if len(done) != len(jobs):
+                        raise AssertionError("work_many must return one outcome per item")
+                    outcomes = done
+            except BaseException as exc:
+                if outcomes is None:  # no item got through: every one gets the error
+                    outcomes = [exc] * len(jobs)
+                else:  # after the statements: what they did stands
+                    log.exception("a statement group's connection failed after its work")
+            raised: set[int] = set()  # an error given to several items: each its own copy
             for job, outcome in zip(jobs, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
-                    job.error = outcome
+                    job.error = _own(outcome) if id(outcome) in raised else outcome
+                    raised.add(id(outcome))
                 else:
                     job.value = outcome
                 job.done()

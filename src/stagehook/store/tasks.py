@@ -11,7 +11,7 @@ from psycopg.errors import DeadlockDetected, SerializationFailure
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from stagehook.errors import NotFound, StagehookError
+from stagehook.errors import NotFound, Unavailable
 from stagehook.store import parsed, task_counts
 from stagehook.store.access import (
     Principal,
@@ -249,6 +249,8 @@ def _write_in_one(
         for item, w in items
         for move, t in zip(w.moves, w.outcome.transitions, strict=True)
     ]
+    # tasks locked in task order, as the locked read locks them: never crosswise
+    moves.sort(key=lambda move: str(move["task_uuid"]))
     if any(w.outbox.deliveries for _, w in items):
         store.db.notify(conn)
     rows = _WRITE_IN_ONE.rows(
@@ -603,7 +605,8 @@ def _submit_group(
     """PostgreSQL: single-task batches that arrived together (store/statement_groups.py),
     on a connection where each statement is a transaction of its own: per project one
     read and one write for all of them. Each batch comes back as its outcome, or as its
-    own error (``TaskMoved`` if its task moved meanwhile: it is tried again)."""
+    own error (``TaskMoved`` if its task moved meanwhile: it is tried again). A lost
+    connection is the error of every batch not yet written; what was written stands."""
     results: list[_GroupResult | BaseException | None] = [None] * len(items)
     by_project: dict[str, list[int]] = {}
     tasks_seen: set[str] = set()
@@ -617,16 +620,16 @@ def _submit_group(
     for project_hash, members in by_project.items():
         try:
             _submit_project(conn, project_hash, items, members, results)
-        except DBAPIError as exc:
-            lost = isinstance(exc.orig, (DeadlockDetected, SerializationFailure))
-            for i in members:  # nothing of them was written
-                if results[i] is None:
-                    results[i] = TaskMoved(str(exc.orig)) if lost else exc
-        except Exception as exc:
+        except Exception as exc:  # the read or the write: nothing of them was written
+            error = _batch_error(exc)
             for i in members:
                 if results[i] is None:
-                    results[i] = exc
-    return [r if r is not None else AssertionError("a batch was left out") for r in results]
+                    results[i] = error
+            if _lost(conn, exc):
+                break  # the later projects' batches get it too, below
+    return [
+        r if r is not None else Unavailable("the database connection was lost") for r in results
+    ]
 
 
 def _submit_project(
@@ -644,11 +647,12 @@ def _submit_project(
         batch = items[i][1]
         try:
             outcome = _decide(conn, batch, read)
-        except StagehookError as exc:  # this batch's own refusal
-            results[i] = exc
-            continue
-        writes = _writes(conn, store, project_hash, outcome, batch.principal.username, read.hooks)
-        pending.append((i, writes))
+            actor = batch.principal.username
+            pending.append((i, _writes(conn, store, project_hash, outcome, actor, read.hooks)))
+        except Exception as exc:  # this batch's own: a refusal, a failed read of its own
+            if _lost(conn, exc):
+                raise  # every batch not yet written
+            results[i] = _batch_error(exc)
     if not pending:
         return
     moved = set(_write_in_one(conn, store, project_hash, pending))
@@ -657,6 +661,27 @@ def _submit_project(
             results[i] = (writes.outcome, writes.outbox.uids)
         else:
             results[i] = TaskMoved(f"a task of project {project_hash} moved meanwhile")
+
+
+def _batch_error(exc: Exception) -> Exception:
+    """What a batch whose statement failed with ``exc`` comes back as: PostgreSQL
+    aborted it to end a deadlock (or a serialization failure): nothing of it was
+    written, it reads again."""
+    if isinstance(exc, DBAPIError) and isinstance(
+        exc.orig, (DeadlockDetected, SerializationFailure)
+    ):
+        return TaskMoved(str(exc.orig))
+    return exc
+
+
+def _lost(conn: Connection, exc: Exception) -> bool:
+    """Whether ``conn`` is gone (the server dropped it): no further statement on it."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or conn.invalidated:
+        return True
+    driver = conn.connection.driver_connection
+    return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
 
 
 def move_task(
