@@ -87,13 +87,15 @@ def upsert_cte(kept: str) -> str:
     )
 
 
-def cte_params(project_hash: str, deltas: Iterable[tuple[int, Key, int]]) -> dict[str, Any]:
+def cte_params(
+    conn: Connection, project_hash: str, deltas: Iterable[tuple[int, Key, int]]
+) -> dict[str, Any]:
     """The values of ``upsert_cte``: each delta with the item it belongs to."""
     rows = [{"item": i, "stage_uuid": s, "status": st, "n": n} for i, (s, st), n in deltas if n]
     return {
         "counted": json_param(rows),
         "counted_project": project_hash,
-        "counted_shard": random.randrange(SHARDS),
+        "counted_shard": shard_for(conn),
     }
 
 

@@ -259,7 +259,7 @@ def _write_in_one(
             "moved": json_param(moves),
             "recorded": json_param([{"item": item, **h} for item, w in items for h in w.history]),
             **task_counts.cte_params(
-                project_hash, [(item, key, n) for item, w in items for key, n in w.deltas]
+                conn, project_hash, [(item, key, n) for item, w in items for key, n in w.deltas]
             ),
             **outbox_cte_params([(item, w.outbox) for item, w in items]),
         },
