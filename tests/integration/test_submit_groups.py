@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -62,8 +62,9 @@ def _group(store: Store, items: Sequence[tuple[Store, StageBatch]]) -> list[Any]
         return list(task_store._submit_group(conn, items))
 
 
-def _capture(store: Store) -> tuple[list[str], Any]:
-    """The statements this thread runs (not the dispatcher's) from now on."""
+@contextlib.contextmanager
+def _capture(store: Store) -> Iterator[list[str]]:
+    """The statements this thread runs (not the dispatcher's) during the block."""
     seen: list[str] = []
     here = threading.current_thread()
 
@@ -71,8 +72,33 @@ def _capture(store: Store) -> tuple[list[str], Any]:
         if threading.current_thread() is here:
             seen.append(" ".join(statement.split())[:40])
 
-    event.listen(store.db.engine, "before_cursor_execute", capture)
-    return seen, capture
+    with _listening(store, capture):
+        yield seen
+
+
+@contextlib.contextmanager
+def _listening(store: Store, listener: Any) -> Iterator[None]:
+    """``listener`` sees every statement the store's engine runs, for the block."""
+    event.listen(store.db.engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", listener)
+
+
+@contextlib.contextmanager
+def _before_first(store: Store, marker: str, act: Any) -> Iterator[list[bool]]:
+    """For the block: ``act(cursor)`` runs once, before the first statement containing
+    ``marker``; the list yielded says whether it ran."""
+    done: list[bool] = []
+
+    def listener(_c: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+        if not done and marker in statement:
+            done.append(True)
+            act(cursor)
+
+    with _listening(store, listener):
+        yield done
 
 
 def _written(store: Store, project_hash: str) -> tuple[dict[str, list[str]], int, int]:
@@ -97,11 +123,8 @@ def _written(store: Store, project_hash: str) -> tuple[dict[str, list[str]], int
 
 def test_batches_that_arrive_together_are_one_read_and_one_write(api: Api, store: Store) -> None:
     project_hash, task_uuids = _project(api, 6)
-    seen, capture = _capture(store)
-    try:
+    with _capture(store) as seen:
         results = _group(store, _submits(store, project_hash, task_uuids))
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", capture)
     assert len(seen) == 2, seen
     assert seen[0].startswith("SELECT CAST(p.workflow") and seen[1].startswith("WITH moved AS")
     # each batch has its own outcome and its own event
@@ -129,20 +152,14 @@ def test_each_batch_of_a_group_stands_alone(api: Api, store: Store) -> None:
         *_submits(store, project_hash, [astray], stage="no-such-stage"),
     ]
     racer = Principal("racer-id", "racer", is_admin=True)
-    raced: list[bool] = []
 
-    def race(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+    def race(_cursor: Any) -> None:
         # another transaction assigns ``moving`` between the group's read and its write
-        if not raced and statement.startswith("WITH moved AS"):
-            raced.append(True)
-            assign = [ActionRequest(moving, Action.ASSIGN)]
-            apply_stage_actions(store, project_hash, ANNOTATE, assign, racer, Role.ADMIN)
+        assign = [ActionRequest(moving, Action.ASSIGN)]
+        apply_stage_actions(store, project_hash, ANNOTATE, assign, racer, Role.ADMIN)
 
-    event.listen(store.db.engine, "before_cursor_execute", race)
-    try:
+    with _before_first(store, "WITH moved AS", race) as raced:
         results = _group(store, items)
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", race)
     assert raced
     r_moving, r_fine, r_refused, r_twice, r_twice_again, r_other, r_stage = results
     assert isinstance(r_moving, TaskMoved)
@@ -172,11 +189,8 @@ def test_a_deadlock_reads_the_group_again(api: Api, store: Store) -> None:
             orig = psycopg_errors.DeadlockDetected("deadlock detected")
             raise OperationalError(statement, None, orig)
 
-    event.listen(store.db.engine, "before_cursor_execute", deadlock)
-    try:
+    with _listening(store, deadlock):
         results = _group(store, _submits(store, project_hash, task_uuids))
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", deadlock)
     assert all(isinstance(r, TaskMoved) for r in results), results
     assert _written(store, project_hash)[1] == 0
     # through the API the same submit goes through on its next try
@@ -208,15 +222,12 @@ def test_concurrent_submits_through_the_api_all_land(
             headers = {"authorization": f"Bearer {ADMIN_KEY}"}
             answers[i] = http.post(path, json=body, headers=headers).status_code
 
-    event.listen(store.db.engine, "before_cursor_execute", count)
-    try:
+    with _listening(store, count):
         threads = [threading.Thread(target=submit, args=(i, t)) for i, t in enumerate(wanted)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", count)
     assert sorted(answers.values()) == [200] * 15 + [409], answers
     history, n_events, _ = _written(store, project_hash)
     assert all(history[t] == ["CREATE", "SUBMIT"] for t in task_uuids)
@@ -265,20 +276,6 @@ def _assigns(
     return store, StageBatch(project_hash, ANNOTATE, assign, ADMIN, Role.ADMIN)
 
 
-def _on_statement(store: Store, marker: str, act: Any) -> Any:
-    """A listener that runs ``act(cursor)`` before the first statement containing
-    ``marker``; returns it (to remove)."""
-    done: list[bool] = []
-
-    def listener(_c: Any, cursor: Any, statement: str, *_rest: Any) -> None:
-        if not done and marker in statement:
-            done.append(True)
-            act(cursor)
-
-    event.listen(store.db.engine, "before_cursor_execute", listener)
-    return listener
-
-
 def test_a_connection_lost_in_a_batchs_own_read_keeps_what_was_written(
     api: Api, store: Store, db_url: str
 ) -> None:
@@ -294,31 +291,20 @@ def test_a_connection_lost_in_a_batchs_own_read_keeps_what_was_written(
         with psycopg.connect(db_url.replace("+psycopg", ""), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (cursor.connection.info.backend_pid,))
 
-    listener = _on_statement(store, "FROM users", cut)
-    try:
-        written, lost = _group(
-            store,
-            [
-                *_submits(store, first_hash, [first]),
-                _assigns(store, then_hash, then, "somebody"),
-            ],
-        )
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", listener)
+    batches = [*_submits(store, first_hash, [first]), _assigns(store, then_hash, then, "somebody")]
+    with _before_first(store, "FROM users", cut):
+        written, lost = _group(store, batches)
     assert not isinstance(written, BaseException), written
     assert _written(store, first_hash)[1] == 1
     assert isinstance(lost, OperationalError), lost
     assert _written(store, then_hash)[0][then] == ["CREATE"]
     # through the API the same loss is a 503, and the next request works
-    listener = _on_statement(store, "FROM users", cut)
-    try:
+    with _before_first(store, "FROM users", cut):
         answer = api.raw(
             "POST",
             f"/projects/{then_hash}/workflow/stages/{ANNOTATE}/actions",
             json={"actions": [{"task_uuid": then, "action": "ASSIGN", "assignee": "somebody"}]},
         )
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", listener)
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"]["code"] == "unavailable"
     again = api.act(then_hash, ANNOTATE, [{"task_uuid": then, "action": "SUBMIT"}])
@@ -335,17 +321,12 @@ def test_a_failed_read_of_one_batch_fails_that_batch_alone(api: Api, store: Stor
         orig = psycopg_errors.QueryCanceled("canceling statement due to statement timeout")
         raise OperationalError("SELECT ... FROM users", None, orig)
 
-    listener = _on_statement(store, "FROM users", cancel)
-    try:
-        r_fine, r_failing = _group(
-            store,
-            [
-                *_submits(store, project_hash, [fine]),
-                _assigns(store, project_hash, failing, "somebody"),
-            ],
-        )
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", listener)
+    batches = [
+        *_submits(store, project_hash, [fine]),
+        _assigns(store, project_hash, failing, "somebody"),
+    ]
+    with _before_first(store, "FROM users", cancel):
+        r_fine, r_failing = _group(store, batches)
     assert isinstance(r_failing, OperationalError)
     assert not isinstance(r_fine, BaseException), r_fine
     history, n_events, _ = _written(store, project_hash)
