@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select, text, update
 
 from stagehook.clock import Clock
 from stagehook.config import Settings
@@ -25,6 +25,7 @@ from stagehook.store.tables import (
     projects,
     webhooks,
 )
+from tests.support.plans import captured, plan
 
 ROWS = 600
 
@@ -261,3 +262,33 @@ def test_a_batch_of_successes_is_recorded_in_one_statement_on_postgresql(qstore:
             (url, False, 0) for url in {c.url for c in claimed}
         }
         assert conn.execute(select(webhooks.c.failing_since)).scalar() is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_recording_finds_its_deliveries_by_key_whatever_the_table_size(qstore: Store) -> None:
+    """The planner takes the batch's JSON rows for 100; against a table of a few
+    thousand deliveries it then read the whole table to find a batch of 8 (2.3 ms at
+    10,000 rows, growing with the table). The statement finds them by primary key."""
+    seed(qstore, urls=1)
+    now = qstore.clock.now()
+    with qstore.db.write() as conn:
+        claimed = claim_due(conn, "a", now=now, lease_seconds=10, limit=8, per_url=10)
+        conn.execute(  # what a few days of deliveries leave behind
+            text(
+                "INSERT INTO deliveries (event_uid, webhook_id, project_hash, stage_uuid,"
+                " event_type, url, status, attempts, retry_base, next_attempt_at, created_at,"
+                " completed_at) SELECT 'e0', 'w', 'p', 's', 'task_submitted_event',"
+                " 'http://127.0.0.1:9/h0', 'delivered', 1, 0, :now, :now, :now"
+                " FROM generate_series(1, 5000)"
+            ),
+            {"now": now},
+        )
+    results = [_attempt(c, now, code=200) for c in claimed]
+    with captured(qstore.db.engine, "WITH attempted AS") as seen, qstore.db.statements() as conn:
+        record_attempts(
+            conn, "a", results, now=now, failure_threshold=5, probe_interval=30, disable_after=9e9
+        )
+    assert len(seen) == 1
+    lines = plan(qstore.db.engine, *seen[0])
+    assert not [line for line in lines if "Seq Scan on deliveries" in line], lines
+    assert any("pk_deliveries" in line for line in lines), lines

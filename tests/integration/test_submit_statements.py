@@ -24,6 +24,7 @@ from stagehook.workflow.stages import Action
 from stagehook.workflow.task_machine import ActionRequest
 from tests.support.api import Api
 from tests.support.counts import counted, shown
+from tests.support.plans import captured, plan
 from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
 
 #: the threads a write transaction runs on (store/group_commit.py)
@@ -240,3 +241,20 @@ def test_a_task_that_keeps_moving_is_taken_with_its_row_lock(api: Api, store: St
         "SUBMIT"
     ]
     assert events_written == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_the_write_finds_its_tasks_by_key_whatever_the_project_size(api: Api, store: Store) -> None:
+    """The planner takes the write's JSON rows for 100; against a table of a few
+    thousand tasks it then read every task to move one. The statement finds its
+    tasks by key."""
+    dataset_hash, _ = api.dataset_with_units(3000)
+    flow = submit_to_complete_workflow(annotate_webhook="http://127.0.0.1:9/submitted")
+    project_hash = api.create_project("by key", [dataset_hash], workflow=flow)["project_hash"]
+    task = api.tasks(project_hash)[0]
+    with captured(store.db.engine, "WITH moved AS") as seen:
+        api.act(project_hash, ANNOTATE, [{"task_uuid": task["task_uuid"], "action": "SUBMIT"}])
+    assert len(seen) == 1
+    lines = plan(store.db.engine, *seen[0])
+    assert not [line for line in lines if "Seq Scan on tasks" in line], lines
+    assert any("uq_tasks_task_uuid" in line for line in lines), lines

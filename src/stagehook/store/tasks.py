@@ -31,7 +31,7 @@ from stagehook.store.outbox.write import (
     outbox_rows,
 )
 from stagehook.store.outbox.write import cte_params as outbox_cte_params
-from stagehook.store.prepared import Prepared, json_param, json_rows
+from stagehook.store.prepared import Prepared, json_keys, json_param, json_rows
 from stagehook.store.projects_read import load_workflow
 from stagehook.store.tables import label_rows, task_history, tasks
 from stagehook.workflow import task_machine
@@ -137,7 +137,8 @@ _WRITE_IN_ONE = Prepared(
                 "moved AS (UPDATE tasks SET stage_uuid = r.stage_uuid, status = r.status, "
                 "assignee = r.assignee, updated_at = r.updated_at FROM "
                 + json_rows("moved", _MOVE_TYPES)
-                + " WHERE tasks.task_uuid = r.task_uuid AND tasks.stage_uuid = r.was_stage"
+                + f" WHERE tasks.task_uuid = ANY({json_keys('moved', 'task_uuid', 'text')})"
+                " AND tasks.task_uuid = r.task_uuid AND tasks.stage_uuid = r.was_stage"
                 " AND tasks.status = r.was_status"
                 " AND tasks.assignee IS NOT DISTINCT FROM r.was_assignee RETURNING r.item)",
                 f"recorded AS (INSERT INTO task_history ({', '.join(_HISTORY_COLUMNS)}) "

@@ -21,7 +21,7 @@ from stagehook.store.outbox.health import (
     record_health,
 )
 from stagehook.store.outbox.records import DeliveryStatus, Recorded, due_condition
-from stagehook.store.prepared import Prepared, json_param, json_rows
+from stagehook.store.prepared import Prepared, json_keys, json_param, json_rows
 
 _INSERT_ATTEMPT = Prepared.sql(
     """
@@ -66,7 +66,8 @@ delivered AS (UPDATE deliveries d SET status = '{DeliveryStatus.DELIVERED}',
     attempts = r.attempts, completed_at = :now, lease_owner = NULL,
     lease_expires_at = NULL, last_status_code = r.code, last_error = NULL
   FROM {json_rows("delivered", [("id", "bigint"), ("attempts", "integer"), ("code", "integer")])}
-  WHERE d.id = r.id AND d.status != '{DeliveryStatus.DELIVERED}'),
+  WHERE d.id = ANY({json_keys("delivered", "id", "bigint")}) AND d.id = r.id
+    AND d.status != '{DeliveryStatus.DELIVERED}'),
 """
     + ",\n".join(HEALTHY_CTES)
     + "\nSELECT 1"
