@@ -78,6 +78,11 @@ class Dispatcher:
         # Finished attempts wake the loops in groups: a quarter of the slots at a time.
         self._wake_after = max(1, self.settings.max_in_flight // 4)
         self._record_timer: asyncio.TimerHandle | None = None
+        # Whether the last claim may have left due rows behind for want of room (it took
+        # all it asked for, or asked for less than a batch): then freed slots wake the
+        # claims. Otherwise it took everything due, and only new work (a commit's wake)
+        # or the due-time recheck can bring more; a completion waking it found nothing.
+        self._claim_short = True
         self._due_checked = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
@@ -147,6 +152,7 @@ class Dispatcher:
             want = 0
             if claim:
                 want = max(0, min(self._free(), self.settings.claim_batch))
+                self._claim_short = True
             if not results and want <= 0:
                 # nothing finished, or every slot is busy: deliveries wake the loop
                 await self._sleep(wake, self.settings.poll_interval)
@@ -170,6 +176,8 @@ class Dispatcher:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
+            if claim:
+                self._claim_short = len(claimed) >= want or want < self.settings.claim_batch
             self._start(claimed)
             free = self._free()
             if claim and free > 0 and len(claimed) == want:
@@ -222,12 +230,16 @@ class Dispatcher:
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """Record ``results``, then lease up to ``want`` due rows, in one write
-        transaction; on PostgreSQL a cycle that only records successes runs as one
-        statement that is a transaction of its own (``Database.statements``: no BEGIN
-        and COMMIT round trips; store/outbox/record.py writes such a batch in one
-        statement). A claim keeps its transaction: the lease, the release of extra
-        probes and the next probe's time commit together."""
-        alone = not self.store.db.is_sqlite and want <= 0 and all(r.success for r in results)
+        transaction (SQLite: one loop does both).
+
+        PostgreSQL records and claims in two loops, and there a cycle that only claims,
+        or only records successes, runs each statement as a transaction of its own
+        (``Database.statements``: no BEGIN and COMMIT round trips; store/outbox/record.py
+        writes a batch of successes in one statement, store/outbox/claim.py checks in
+        each statement what it changes). Failures keep a transaction: their attempt,
+        retry time and receiver health commit together."""
+        postgresql = not self.store.db.is_sqlite
+        alone = postgresql and (not results if want > 0 else all(r.success for r in results))
         with self.store.db.statements() if alone else self.store.db.write(urgent=True) as conn:
             now = self.store.clock.now()
             if results:
@@ -275,7 +287,9 @@ class Dispatcher:
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
-            with self.store.db.read() as conn:
+            db = self.store.db
+            # one statement: on PostgreSQL no BEGIN and COMMIT round trips around it
+            with db.read() if db.is_sqlite else db.statements() as conn:
                 return claim.next_due(conn, self.store.clock.now())
 
         soonest = await asyncio.to_thread(due)
@@ -296,6 +310,8 @@ class Dispatcher:
             self._record(item, result, headers, started_at)
         finally:
             self._inflight.pop(item.id, None)
+            # rows of this URL may have been left behind at its cap (``claim_due``)
+            at_cap = self._held[item.url] >= 2 * self.settings.max_in_flight_per_url
             for count in (self._sending, self._held):
                 count[item.url] -= 1
                 if count[item.url] <= 0:
@@ -306,7 +322,7 @@ class Dispatcher:
                 self._record_wake.set()
             elif self._results and self._record_timer is None and self._loop is not None:
                 self._record_timer = self._loop.call_later(RECORD_WITHIN, self._record_wake.set)
-            if self._free() >= self._wake_after or idle:
+            if (self._claim_short or at_cap) and (self._free() >= self._wake_after or idle):
                 self._wake.set()
 
     def _record(
