@@ -6,8 +6,9 @@ as many due rows as there is room for (on SQLite in one transaction, on PostgreS
 two loops side by side). Claimed rows wait in a ready queue, so claims run ahead of the
 sends. Sends run concurrently under a global cap and a per-URL cap, so one slow
 receiver cannot starve the others. A commit that creates work wakes the claims
-at once, finishing deliveries wake them a quarter of the slots at a time; idle, the
-dispatcher sleeps until the next due time or the slow poll.
+at once; finishing deliveries wake them a quarter of the slots at a time, but only when
+the last claim may have left due rows behind for want of room (a full batch, or a URL
+at its cap); idle, the dispatcher sleeps until the next due time or the slow poll.
 """
 
 from __future__ import annotations
@@ -230,16 +231,14 @@ class Dispatcher:
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """Record ``results``, then lease up to ``want`` due rows, in one write
-        transaction (SQLite: one loop does both).
-
-        PostgreSQL records and claims in two loops, and there a cycle that only claims,
-        or only records successes, runs each statement as a transaction of its own
-        (``Database.statements``: no BEGIN and COMMIT round trips; store/outbox/record.py
-        writes a batch of successes in one statement, store/outbox/claim.py checks in
-        each statement what it changes). Failures keep a transaction: their attempt,
-        retry time and receiver health commit together."""
-        postgresql = not self.store.db.is_sqlite
-        alone = postgresql and (not results if want > 0 else all(r.success for r in results))
+        transaction; on PostgreSQL a cycle that only records successes runs as one
+        statement that is a transaction of its own (``Database.statements``: no BEGIN
+        and COMMIT round trips; store/outbox/record.py writes such a batch in one
+        statement). A claim keeps its transaction: the lease, the release of extra
+        probes and the next probe's time commit together (committed one by one, an open
+        circuit could get two probes, and a connection lost after the lease's commit
+        would strand its rows until the lease lapses)."""
+        alone = not self.store.db.is_sqlite and want <= 0 and all(r.success for r in results)
         with self.store.db.statements() if alone else self.store.db.write(urgent=True) as conn:
             now = self.store.clock.now()
             if results:

@@ -5,18 +5,11 @@ This is our core, so it is hand-written SQL: the claim is procrastinate's shape
 RETURNING``) on PostgreSQL; SQLite has a single writer, so the same statement without the
 row locks is already exclusive. A row whose lease is live belongs to one worker only.
 
-The claim runs in two steps: pick candidates (due, not leased, circuit closed, at most
-``per_url`` per URL) from the partial index, then lock and lease those ids. Passing the
-ids as a list keeps the locking step a primary-key lookup whatever the planner believes
-about table sizes (one combined statement measured 300 ms on a fresh table of 5,000 due
-rows; the two steps take a few milliseconds).
-
-Each statement checks what it changes (the lease takes only rows still due and not
-leased, under row locks; a release or a failure only rows we lease), so on PostgreSQL
-the dispatcher runs them without a transaction around them (``Database.statements``),
-saving the BEGIN and COMMIT round trips. A worker that dies between two of them leaves
-rows leased until the lease lapses, then they are claimed again: at-least-once, as for
-any crash during a delivery.
+The claim runs in two steps inside one transaction: pick candidates (due, not leased,
+circuit closed, at most ``per_url`` per URL) from the partial index, then lock and lease
+those ids. Passing the ids as a list keeps the locking step a primary-key lookup whatever
+the planner believes about table sizes (one combined statement measured 300 ms on a
+fresh table of 5,000 due rows; the two steps take a few milliseconds).
 
 The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
 per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
