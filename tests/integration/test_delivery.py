@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text, update
 from standardwebhooks import Webhook
 
 from stagehook.delivery import dispatcher
 from stagehook.store.context import Store
-from stagehook.store.tables import events
+from stagehook.store.outbox import workers
+from stagehook.store.tables import endpoints, events
 from tests.support.api import Api
 from tests.support.deliveries import (
     deliveries,
@@ -318,3 +319,60 @@ def test_a_drained_queue_is_not_claimed_again_when_its_deliveries_finish(
     assert not any(autocommit for _, autocommit in picks), picks
     # the completion came 0.6 s after the request arrived: no claim after it
     assert all(at < arrived + 0.5 for at, _ in picks), [at - arrived for at, _ in picks]
+
+
+@pytest.mark.settings(
+    retry_schedule=[0] + [0.05] * 7, circuit_failure_threshold=1, circuit_probe_interval=30
+)
+def test_rows_behind_a_circuit_go_out_once_its_probe_succeeded(api: Api, store: Store) -> None:
+    """A successful probe closes its circuit when it is recorded; the rows that waited
+    behind it are claimed then, not at the next slow poll (5 s)."""
+    with Receiver() as receiver:
+        receiver.script("/h", [Response(500)])
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 4)
+        submit(api, project_hash, [tasks[0]])
+        receiver.wait_for(1, "/h")
+        wait_until(
+            lambda: api.request("GET", f"/projects/{project_hash}/webhooks")["webhooks"][0][
+                "circuit_open"
+            ],
+            what="the circuit open",
+        )
+        for task in tasks[1:]:
+            submit(api, project_hash, [task])
+        time.sleep(0.3)
+        assert len(receiver.requests("/h")) == 1  # held behind the open circuit
+        with store.db.write() as conn:  # the probe is due in a second; a commit wakes us
+            conn.execute(update(endpoints).values(probe_after=store.clock.now() + 1.0))
+            store.db.notify(conn)
+        got = receiver.wait_for(5, "/h", timeout=15)
+    probe = got[1].at
+    assert max(r.at for r in got[2:]) - probe < 1.5, [r.at - probe for r in got[2:]]
+
+
+def test_leases_a_leaving_worker_hands_back_are_claimed_at_once(api: Api, store: Store) -> None:
+    """A worker that stops hands its leases back and wakes the others, which claim them
+    at once rather than at their next slow poll (5 s)."""
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
+        submit(api, project_hash, tasks)
+        wait_status(api, project_hash, "delivered")
+        now = store.clock.now()
+        with store.db.write() as conn:  # three rows another worker ("gone") holds
+            for _ in range(3):
+                conn.execute(
+                    text(
+                        "INSERT INTO deliveries (event_uid, webhook_id, project_hash, stage_uuid,"
+                        " event_type, url, status, attempts, retry_base, next_attempt_at,"
+                        " created_at, lease_owner, lease_expires_at) SELECT event_uid,"
+                        " webhook_id, project_hash, stage_uuid, event_type, url, 'pending', 0,"
+                        " 0, :now, :now, 'gone', :until FROM deliveries WHERE project_hash = :p"
+                        " AND status = 'delivered'"
+                    ),
+                    {"now": now, "until": now + 60, "p": project_hash},
+                )
+        time.sleep(0.5)  # our dispatcher idles: the rows are leased for another minute
+        released = time.monotonic()
+        workers.deregister(store, "gone")
+        got = receiver.wait_for(4, "/h", timeout=15)
+    assert max(r.at for r in got[1:]) - released < 1.5, [r.at - released for r in got[1:]]

@@ -268,7 +268,8 @@ def test_a_batch_of_successes_is_recorded_in_one_statement_on_postgresql(qstore:
 def test_recording_finds_its_deliveries_by_key_whatever_the_table_size(qstore: Store) -> None:
     """The planner takes the batch's JSON rows for 100; against a table of a few
     thousand deliveries it then read the whole table to find a batch of 8 (2.3 ms at
-    10,000 rows, growing with the table). The statement finds them by primary key."""
+    10,000 rows, growing with the table). The statement finds them by primary key, and
+    the webhooks it may mark recovered by theirs."""
     seed(qstore, urls=1)
     now = qstore.clock.now()
     with qstore.db.write() as conn:
@@ -283,6 +284,14 @@ def test_recording_finds_its_deliveries_by_key_whatever_the_table_size(qstore: S
             ),
             {"now": now},
         )
+        conn.execute(  # and a server with many webhooks
+            text(
+                "INSERT INTO webhooks (webhook_id, project_hash, stage_uuid, url, secret,"
+                " enabled, created_at) SELECT 'w' || g, 'p', 's', 'http://127.0.0.1:9/x',"
+                " 'x', true, :now FROM generate_series(1, 20000) AS g"
+            ),
+            {"now": now},
+        )
     results = [_attempt(c, now, code=200) for c in claimed]
     with captured(qstore.db.engine, "WITH attempted AS") as seen, qstore.db.statements() as conn:
         record_attempts(
@@ -292,3 +301,5 @@ def test_recording_finds_its_deliveries_by_key_whatever_the_table_size(qstore: S
     lines = plan(qstore.db.engine, *seen[0])
     assert not [line for line in lines if "Seq Scan on deliveries" in line], lines
     assert any("pk_deliveries" in line for line in lines), lines
+    # the webhooks that recovered (failing_since cleared) are found by key too
+    assert not [line for line in lines if "Seq Scan on webhooks" in line], lines

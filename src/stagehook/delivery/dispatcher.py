@@ -84,6 +84,9 @@ class Dispatcher:
         # claims. Otherwise it took everything due, and only new work (a commit's wake)
         # or the due-time recheck can bring more; a completion waking it found nothing.
         self._claim_short = True
+        # Probes that succeeded: once their results are recorded (the circuit closed),
+        # the rows waiting behind the circuit are claimable, and the claims are woken.
+        self._probes_done: set[int] = set()
         self._due_checked = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
@@ -177,6 +180,11 @@ class Dispatcher:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
+            if record and self._probes_done:
+                recorded = {r.delivery_id for r in results}
+                if recorded & self._probes_done:
+                    self._probes_done -= recorded
+                    self._wake.set()  # the circuit is closed now: claim behind it
             if claim:
                 self._claim_short = len(claimed) >= want or want < self.settings.claim_batch
             self._start(claimed)
@@ -282,7 +290,10 @@ class Dispatcher:
         if self._inflight and since < DUE_RECHECK:
             return DUE_RECHECK - since
         self._due_checked += since
-        return await self._idle_timeout(claimed)
+        timeout = await self._idle_timeout(claimed)
+        # Rows can become claimable with no wake-up while deliveries are in flight (a
+        # URL's cap, rows released by a worker that left): look again within the recheck.
+        return min(timeout, DUE_RECHECK) if self._inflight else timeout
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
@@ -342,6 +353,8 @@ class Dispatcher:
             rng=self.rng,
         )
         metrics.DELIVERIES.labels(decision.status).inc()
+        if item.probe and result.success:
+            self._probes_done.add(item.id)
         metrics.ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         if result.success:
             metrics.LAG_SECONDS.observe(max(0.0, now - item.created_at))

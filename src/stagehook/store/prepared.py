@@ -124,8 +124,9 @@ def json_keys(param: str, column: str, type_: str) -> str:
     50,000 rows it then joins by scanning the whole table rather than by 100 index
     lookups. A batch carries a few rows, so that scan was the statement's cost: 2.3 ms
     against 0.4 for recording 8 deliveries among 10,000 (docs/performance.md). An array
-    computed in the statement is taken for 10 elements, so the table is always read
-    through its index, and the parameter stays one text (see ``json_rows``)."""
+    computed in the statement is taken for 10 elements, so the table is read through
+    its index unless it is tiny (a few thousand narrow rows), and the parameter stays
+    one text (see ``json_rows``)."""
     rows = f"json_to_recordset(CAST(:{param} AS json)) AS k({column} {type_})"
     return f"ARRAY(SELECT k.{column} FROM {rows})"
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stagehook.store.outbox.records import Recorded
-from stagehook.store.prepared import Prepared, json_param, json_rows
+from stagehook.store.prepared import Prepared, json_keys, json_param, json_rows
 from stagehook.store.tables import endpoints, webhooks
 
 
@@ -83,7 +83,8 @@ HEALTHY_CTES = (
     "probe_after = NULL, last_success_at = excluded.last_success_at)",
     "recovered AS (UPDATE webhooks SET failing_since = NULL FROM "
     + json_rows("recovered", [("id", "text")])
-    + " WHERE webhooks.webhook_id = r.id AND webhooks.failing_since IS NOT NULL)",
+    + f" WHERE webhooks.webhook_id = ANY({json_keys('recovered', 'id', 'text')})"
+    " AND webhooks.webhook_id = r.id AND webhooks.failing_since IS NOT NULL)",
 )
 
 

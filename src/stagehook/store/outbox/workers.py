@@ -76,10 +76,13 @@ def heartbeat(store: Store, worker_id: str, stale_after: float, *, judge: bool) 
 
 
 def deregister(store: Store, worker_id: str) -> None:
+    """Leave: our leases go back, and the other workers are woken to take them."""
     with store.db.write() as conn:
-        conn.execute(
+        released = conn.execute(
             update(deliveries)
             .where(deliveries.c.lease_owner == worker_id)
             .values(lease_owner=None, lease_expires_at=None)
         )
         conn.execute(delete(workers).where(workers.c.worker_id == worker_id))
+        if released.rowcount:
+            store.db.notify(conn)
