@@ -217,6 +217,10 @@ class Dispatcher:
         held = HELD_PER_SLOT * self.settings.max_in_flight
         return held - len(self._inflight) - len(self._ready)
 
+    def _held_per_url(self) -> int:
+        """Rows one URL may hold (ready or in flight): twice its cap in flight."""
+        return 2 * self.settings.max_in_flight_per_url
+
     def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
             self._held[item.url] += 1
@@ -269,7 +273,7 @@ class Dispatcher:
                 now=now,
                 lease_seconds=self.settings.lease_seconds,
                 limit=want,
-                per_url=2 * self.settings.max_in_flight_per_url,
+                per_url=self._held_per_url(),
                 busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
             )
@@ -321,7 +325,7 @@ class Dispatcher:
         finally:
             self._inflight.pop(item.id, None)
             # rows of this URL may have been left behind at its cap (``claim_due``)
-            at_cap = self._held[item.url] >= 2 * self.settings.max_in_flight_per_url
+            at_cap = self._held[item.url] >= self._held_per_url()
             for count in (self._sending, self._held):
                 count[item.url] -= 1
                 if count[item.url] <= 0:

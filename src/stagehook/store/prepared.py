@@ -103,16 +103,16 @@ def _plan_for(statement: ClauseElement, dialect: Dialect) -> _Plan:
 _IN_LIST = re.compile(r"IN_LIST\((\w+)\)")
 
 
-def json_rows(param: str, columns: Sequence[tuple[str, str]]) -> str:
+def json_rows(param: str, columns: Sequence[tuple[str, str]], *, alias: str = "r") -> str:
     """PostgreSQL: the rows of JSON parameter ``:param`` (an array of objects, see
-    ``json_param``) as ``r(<columns>)``, each column ``(name, type)``.
+    ``json_param``) as ``r(<columns>)`` (or ``alias``), each column ``(name, type)``.
 
     One text parameter for any number of rows: psycopg dumps a Python list parameter
     in Python, element by element (7 µs a list here), and PostgreSQL costs an array
     parameter's generic plan for 100 rows but a custom plan for the rows it got, so it
     re-plans such a statement at every run. A JSON recordset is costed alike both ways."""
     typed = ", ".join(f"{name} {type_}" for name, type_ in columns)
-    return f"json_to_recordset(CAST(:{param} AS json)) AS r({typed})"
+    return f"json_to_recordset(CAST(:{param} AS json)) AS {alias}({typed})"
 
 
 def json_keys(param: str, column: str, type_: str) -> str:
@@ -127,8 +127,7 @@ def json_keys(param: str, column: str, type_: str) -> str:
     computed in the statement is taken for 10 elements, so the table is read through
     its index unless it is tiny (a few thousand narrow rows), and the parameter stays
     one text (see ``json_rows``)."""
-    rows = f"json_to_recordset(CAST(:{param} AS json)) AS k({column} {type_})"
-    return f"ARRAY(SELECT k.{column} FROM {rows})"
+    return f"ARRAY(SELECT k.{column} FROM {json_rows(param, [(column, type_)], alias='k')})"
 
 
 def json_param(rows: Sequence[Mapping[str, Any]]) -> str:
