@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 from standardwebhooks import Webhook
 
 from stagehook.delivery import dispatcher
@@ -22,6 +22,7 @@ from tests.support.deliveries import (
     wait_status,
 )
 from tests.support.receiver import Receiver, Response
+from tests.support.statements import listening
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW
 
@@ -307,14 +308,11 @@ def test_a_drained_queue_is_not_claimed_again_when_its_deliveries_finish(
     with Receiver() as receiver:
         receiver.script("/h", [Response.slow(0.6)])
         project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
-        event.listen(store.db.engine, "before_cursor_execute", capture)
-        try:
+        with listening(store.db.engine, capture):
             submit(api, project_hash, tasks)
             arrived = receiver.wait_for(1, "/h")[0].at
             wait_status(api, project_hash, "delivered")
             time.sleep(0.3)  # a claim woken by the completion has run by now
-        finally:
-            event.remove(store.db.engine, "before_cursor_execute", capture)
     assert picks, "no claim ran"
     assert not any(autocommit for _, autocommit in picks), picks
     # the completion came 0.6 s after the request arrived: no claim after it

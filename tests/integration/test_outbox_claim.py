@@ -25,7 +25,8 @@ from stagehook.store.tables import (
     projects,
     webhooks,
 )
-from tests.support.plans import captured, plan
+from tests.support.plans import plan
+from tests.support.statements import captured
 
 ROWS = 600
 

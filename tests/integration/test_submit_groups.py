@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg import errors as psycopg_errors
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from stagehook.errors import InvalidTransition, NotFound
@@ -31,6 +31,7 @@ from stagehook.workflow.stages import Action
 from stagehook.workflow.task_machine import ActionRequest
 from tests.support.api import ADMIN_KEY, Api
 from tests.support.counts import counted, shown
+from tests.support.statements import listening
 from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -72,18 +73,8 @@ def _capture(store: Store) -> Iterator[list[str]]:
         if threading.current_thread() is here:
             seen.append(" ".join(statement.split())[:40])
 
-    with _listening(store, capture):
+    with listening(store.db.engine, capture):
         yield seen
-
-
-@contextlib.contextmanager
-def _listening(store: Store, listener: Any) -> Iterator[None]:
-    """``listener`` sees every statement the store's engine runs, for the block."""
-    event.listen(store.db.engine, "before_cursor_execute", listener)
-    try:
-        yield
-    finally:
-        event.remove(store.db.engine, "before_cursor_execute", listener)
 
 
 @contextlib.contextmanager
@@ -97,7 +88,7 @@ def _before_first(store: Store, marker: str, act: Any) -> Iterator[list[bool]]:
             done.append(True)
             act(cursor)
 
-    with _listening(store, listener):
+    with listening(store.db.engine, listener):
         yield done
 
 
@@ -189,7 +180,7 @@ def test_a_deadlock_reads_the_group_again(api: Api, store: Store) -> None:
             orig = psycopg_errors.DeadlockDetected("deadlock detected")
             raise OperationalError(statement, None, orig)
 
-    with _listening(store, deadlock):
+    with listening(store.db.engine, deadlock):
         results = _group(store, _submits(store, project_hash, task_uuids))
     assert all(isinstance(r, TaskMoved) for r in results), results
     assert _written(store, project_hash)[1] == 0
@@ -222,7 +213,7 @@ def test_concurrent_submits_through_the_api_all_land(
             headers = {"authorization": f"Bearer {ADMIN_KEY}"}
             answers[i] = http.post(path, json=body, headers=headers).status_code
 
-    with _listening(store, count):
+    with listening(store.db.engine, count):
         threads = [threading.Thread(target=submit, args=(i, t)) for i, t in enumerate(wanted)]
         for thread in threads:
             thread.start()

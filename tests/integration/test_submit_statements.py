@@ -24,7 +24,8 @@ from stagehook.workflow.stages import Action
 from stagehook.workflow.task_machine import ActionRequest
 from tests.support.api import Api
 from tests.support.counts import counted, shown
-from tests.support.plans import captured, plan
+from tests.support.plans import plan
+from tests.support.statements import captured
 from tests.support.workflows import ANNOTATE, COMPLETE, submit_to_complete_workflow
 
 #: the threads a write transaction runs on (store/group_commit.py)

@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, event
-
-
-@contextlib.contextmanager
-def captured(engine: Engine, starts: str) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement (with its parameters) run on ``engine`` meanwhile that starts
-    with ``starts``."""
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_rest: Any) -> None:
-        if statement.lstrip().startswith(starts):
-            seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+from sqlalchemy import Engine
 
 
 def plan(engine: Engine, statement: str, params: Any) -> list[str]:
