@@ -78,11 +78,9 @@ async def current_principal(request: Request, store: StoreDep) -> Principal:
     signed_in = await _session_principal(request, store)
     if signed_in is not None:
         return signed_in
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key_hash = _bearer_key_hash(request)
+    if key_hash is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>', or sign in")
-    key_hash = hash_key(key.strip())
     epoch = await current_epoch(store.db)
     cached: Principal | None = store.auth.peek(epoch, ("key", key_hash))
     if cached is not None:
@@ -90,6 +88,39 @@ async def current_principal(request: Request, store: StoreDep) -> Principal:
         return cached
     request.state.auth_epoch, owner = await run_in_threadpool(_key_owner, store, key_hash)
     return owner
+
+
+def _bearer_key_hash(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return hash_key(key.strip())
+
+
+def cached_key_access(
+    request: Request, store: Store, project_hash: str
+) -> tuple[Principal, Role, int] | None:
+    """A key's owner, role in ``project_hash`` and the epoch both were cached under, from
+    the auth cache alone (no read), or None: then authenticate with ``current_principal``
+    and ``project_role``. Only for a write that checks the epoch in its own statement
+    (``auth_cache.require_epoch``); a refusal is never cached, so it always takes the
+    usual path and its usual error."""
+    if "authorization" not in request.headers:
+        return None  # a browser session, or nobody: the usual path
+    key_hash = _bearer_key_hash(request)
+    owner = None if key_hash is None else store.auth.latest(("key", key_hash))
+    if owner is None:
+        return None
+    epoch, principal = owner
+    role = store.auth.latest(_role_key(principal, project_hash))
+    if role is None or role[0] != epoch:
+        return None
+    return principal, role[1], epoch
+
+
+def _role_key(principal: Principal, project_hash: str) -> tuple[object, ...]:
+    return ("role", principal.user_id, principal.is_admin, project_hash)
 
 
 def _key_owner(store: Store, key_hash: str) -> tuple[int, Principal]:
@@ -122,7 +153,7 @@ async def project_role(
     epoch: int | None = getattr(request.state, "auth_epoch", None)
     if epoch is None:
         return await run_in_threadpool(require_project_role, store, principal, project_hash)
-    key = ("role", principal.user_id, principal.is_admin, project_hash)
+    key = _role_key(principal, project_hash)
     role: Role | None = store.auth.peek(epoch, key)
     if role is None:
         role = await run_in_threadpool(

@@ -12,6 +12,13 @@ empties everyone's cache.
 
 Each answer is loaded in the same transaction that read the epoch, epoch first: if a
 bump commits meanwhile, the answer carries the older stamp and is reloaded next time.
+
+A write can check the epoch itself instead: the submit uses the answers cached for its
+key under their own stamp (``AuthCache.latest``) without reading the counter first, and
+its task read reads the counter in the same statement; if the two differ, the write is
+refused with ``StaleAccess`` before anything is written, and the request authenticates
+the usual way and tries again. The read started after the request arrived, so it is as
+fresh as the request's own epoch read would have been.
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ MAX_ENTRIES = 10_000
 EPOCH_SQL = "SELECT value FROM auth_epoch WHERE id = 1"
 _READ_EPOCH = Prepared(text(EPOCH_SQL))
 _BUMP = update(auth_epoch).where(auth_epoch.c.id == 1).values(value=auth_epoch.c.value + 1)
+
+
+class StaleAccess(Exception):
+    """Access changed since the cached answers a write was checked with: authenticate
+    afresh and try again. Raised before the write wrote anything."""
+
+
+def require_epoch(expected: int | None, read: int) -> None:
+    """Inside a write that read the epoch (``read``) in its own statement: refuse it if
+    the caller's answers were cached under another (``expected``; None: the caller read
+    the epoch itself)."""
+    if expected is not None and expected != read:
+        raise StaleAccess(f"access changed (epoch {expected} -> {read})")
 
 
 def read_epoch(conn: Connection) -> int:
@@ -65,6 +85,12 @@ class AuthCache:
         """The answer cached for ``key`` under ``epoch``, or None."""
         hit = self._entries.get(key)
         return hit[1] if hit is not None and hit[0] == epoch else None
+
+    def latest(self, key: Hashable) -> tuple[int, Any] | None:
+        """``(epoch, answer)`` cached for ``key`` under whichever epoch it was read, or
+        None: for a write that checks the epoch itself (``require_epoch``)."""
+        hit: tuple[int, Any] | None = self._entries.get(key)
+        return hit
 
     def get(self, epoch: int, key: Hashable, load: Callable[[], T]) -> T:
         """The answer for ``key`` under ``epoch``, from ``load()`` when not cached.

@@ -20,6 +20,7 @@ from stagehook.store.access import (
     require_assignee,
     require_role_at_stage,
 )
+from stagehook.store.auth_cache import EPOCH_SQL, require_epoch
 from stagehook.store.context import Store, decode_cursor, encode_cursor, new_hash
 from stagehook.store.json_rows import PAGES_JOIN_IN_SQL, as_utf8, joined, json_object
 from stagehook.store.label_checks import require_complete
@@ -73,8 +74,10 @@ _STATE_ONE = Prepared(_STATE)
 
 def _batch_read(dialect: str, *, lock: bool = True) -> str:
     """What a batch at a stage reads, in one statement: the workflow as stored, the
-    project's live webhooks, its ontology as stored, and the tasks (with ``lock``,
-    locked on PostgreSQL, in task order), the lists as JSON arrays of rows."""
+    project's live webhooks, its ontology as stored, the tasks (with ``lock``, locked on
+    PostgreSQL, in task order), the lists as JSON arrays of rows, and the access epoch
+    (``auth_cache.require_epoch``: a caller authorized from the cache alone is checked
+    against it)."""
     postgresql = dialect == "postgresql"
     lock = lock and postgresql
     # SQLite's planner would read the project's tasks by ``ix_tasks_project_seq`` and
@@ -98,7 +101,8 @@ def _batch_read(dialect: str, *, lock: bool = True) -> str:
   (SELECT {rows_of(", ".join("t." + c for c in _STATE_COLUMNS))} FROM (
     SELECT {", ".join(_STATE_COLUMNS)} FROM tasks
     WHERE {project} = :project_hash AND task_uuid IN ({uuids})
-    {"ORDER BY task_uuid FOR UPDATE" if lock else ""}) t)
+    {"ORDER BY task_uuid FOR UPDATE" if lock else ""}) t),
+  ({EPOCH_SQL})
 FROM projects p WHERE p.project_hash = :project_hash"""
 
 
@@ -481,6 +485,9 @@ class StageBatch:
     requests: Sequence[task_machine.ActionRequest]
     principal: Principal
     role: Role
+    #: The access epoch ``principal`` and ``role`` were cached under, when the caller
+    #: did not read it: the batch's own read checks it (``auth_cache.require_epoch``).
+    epoch: int | None = None
 
 
 def apply_stage_actions(
@@ -538,6 +545,7 @@ class _Read(NamedTuple):
     hooks: list[Hook]
     structure: Any
     states: dict[str, task_machine.TaskState]
+    epoch: int
 
 
 def _read(conn: Connection, project_hash: str, task_uuids: Sequence[str], *, lock: bool) -> _Read:
@@ -547,15 +555,16 @@ def _read(conn: Connection, project_hash: str, task_uuids: Sequence[str], *, loc
     read = sent.first()
     if read is None:
         raise NotFound(f"project {project_hash} does not exist")
-    graph, hooks_json, structure, states_json = read
+    graph, hooks_json, structure, states_json, epoch = read
     hooks = [Hook(s, h, url, bool(on)) for s, h, url, on in json.loads(hooks_json or "[]")]
     states = {row[0]: _state(row) for row in json.loads(states_json or "[]")}
-    return _Read(graph, hooks, structure, states)
+    return _Read(graph, hooks, structure, states, int(epoch))
 
 
 def _decide(conn: Connection, batch: StageBatch, read: _Read) -> task_machine.Outcome:
     """``batch``'s outcome from what was read (its checks may read more: an assignee's
     membership, the labels a submit requires)."""
+    require_epoch(batch.epoch, read.epoch)
     project_hash, stage_uuid, requests = batch.project_hash, batch.stage_uuid, batch.requests
     principal, role = batch.principal, batch.role
     workflow = parsed.workflow(read.graph, {h.stage_uuid: h.url for h in read.hooks})
