@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from typing import Any
 
@@ -346,6 +348,58 @@ def test_rows_behind_a_circuit_go_out_once_its_probe_succeeded(api: Api, store: 
         got = receiver.wait_for(5, "/h", timeout=15)
     probe = got[1].at
     assert max(r.at for r in got[2:]) - probe < 1.5, [r.at - probe for r in got[2:]]
+
+
+def test_small_cycles_run_on_the_dispatchers_loop(api: Api, store: Store) -> None:
+    """On PostgreSQL the claim and the record of a few rows run on the dispatcher's own
+    loop, not on a worker thread (the hop cost more than the statements); SQLite's run
+    on a thread, where its writer lock may keep them waiting."""
+    seen: list[list[str]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().startswith(("SELECT id, url, rn FROM", "WITH attempted")):
+            seen[-1].append(threading.current_thread().name)
+
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 3)
+        with listening(store.db.engine, capture):
+            for n, task in enumerate(tasks, start=1):
+                seen.append([])
+                submit(api, project_hash, [task])
+                receiver.wait_for(n, "/h")
+                wait_status(api, project_hash, "delivered")
+    later = [name for names in seen[1:] for name in names]  # the database has answered
+    assert later, "no claim or record ran"
+    on_loop = {name == "stagehook-dispatcher" for name in later}
+    assert on_loop == ({False} if store.db.is_sqlite else {True}), seen
+
+
+def test_a_backlog_or_a_failing_database_is_worked_on_a_thread(store: Store) -> None:
+    """A cycle runs on the loop only if it is small, the database answered the last
+    call, and the backend is PostgreSQL: a large claim would hold up the sends, and an
+    unreachable database could block the loop for its connect timeout."""
+    inline = not store.db.is_sqlite
+
+    async def scenario() -> list[bool]:
+        cycles = dispatcher.Dispatcher(store)
+        loop_thread = threading.current_thread()
+
+        def here() -> bool:
+            return threading.current_thread() is loop_thread
+
+        def failing() -> bool:
+            raise RuntimeError("the database went away")
+
+        where = [await cycles._in_cycle(True, here)]  # nothing answered yet: a thread
+        where.append(await cycles._in_cycle(True, here))
+        where.append(await cycles._in_cycle(False, here))  # a backlog
+        with pytest.raises(RuntimeError):
+            await cycles._in_cycle(True, failing)
+        where.append(await cycles._in_cycle(True, here))  # after a failure: a thread
+        where.append(await cycles._in_cycle(True, here))  # it answered again
+        return where
+
+    assert asyncio.run(scenario()) == [False, inline, False, False, inline]
 
 
 def test_leases_a_leaving_worker_hands_back_are_claimed_at_once(api: Api, store: Store) -> None:
