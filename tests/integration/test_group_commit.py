@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, event, func, insert, select
 
 from stagehook.store.context import Store
 from stagehook.store.db import Database
+from stagehook.store.group_commit import MAX_BATCH
 from stagehook.store.migrate import migrate
 from stagehook.store.tables import events, tasks, workflow_templates
 from tests.support.api import Api
@@ -69,6 +71,42 @@ def test_one_failure_in_a_batch_fails_alone_and_the_rest_is_durable(tmp_path: Pa
     reopened = Database(url)
     assert _titles(reopened) == {f"t{i}" for i in (0, 1, 2, 4, 5, 6)}
     reopened.dispose()
+
+
+def test_a_backlog_commits_in_batches_a_waiting_writer_gets_between(tmp_path: Path) -> None:
+    """Requests that piled up commit at most ``MAX_BATCH`` to a transaction: the write
+    lock is held for a batch, and a dispatcher (in this process or the worker child)
+    waits behind a whole one for its claim."""
+    db = Database(f"sqlite:///{tmp_path / 'backlog.db'}")
+    migrate(db)
+    order: list[int | str] = []
+    event.listen(db.engine, "commit", lambda _conn: order.append("commit"))
+    release = threading.Event()
+
+    def first(conn: Connection) -> int:
+        release.wait(timeout=30)  # hold the transaction until the others are queued
+        return _template(conn, 0)
+
+    def job(i: int) -> Callable[[Connection], int]:
+        def work(conn: Connection) -> int:
+            order.append(i)
+            return _template(conn, i)
+
+        return work
+
+    with ThreadPoolExecutor(48) as pool:
+        leader = pool.submit(db.write_grouped, first)
+        wait_until(lambda: db._group.waiting == 0 and not leader.done(), what="a leader")
+        queued = [pool.submit(db.write_grouped, job(i)) for i in range(4, 44)]
+        wait_until(lambda: db._group.waiting == 40, what="forty queued requests")
+        release.set()
+        assert [f.result(timeout=30) for f in queued] == list(range(4, 44))
+    batches: list[int] = [0]
+    for item in order:
+        batches[-1:] = [batches[-1], 0] if item == "commit" else [batches[-1] + 1]
+    assert MAX_BATCH == 16
+    assert [n for n in batches if n] == [16, 16, 8], batches
+    db.dispose()
 
 
 def test_concurrent_submits_with_failures_commit_every_success(api: Api, store: Store) -> None:
