@@ -62,6 +62,18 @@ def server(settings: Settings, clock: Clock) -> Iterator[tuple[str, Store]]:
 
 
 @pytest.fixture
+def undispatched(settings: Settings, clock: Clock) -> Iterator[tuple[Api, Store]]:
+    """A server without its embedded dispatcher: for a test that runs its own, or that
+    needs the database's connections to be the API's alone."""
+    from stagehook.server import build_server_app
+
+    app = build_server_app(settings, embedded_dispatcher=False, clock=clock)
+    with serve_app(app) as url, Api(url, ADMIN_KEY) as client:
+        yield client, app.state.store
+    app.state.store.db.dispose()
+
+
+@pytest.fixture
 def api(server: tuple[str, Store]) -> Iterator[Api]:
     with Api(server[0], ADMIN_KEY) as client:
         yield client

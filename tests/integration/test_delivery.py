@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -350,17 +352,37 @@ def test_rows_behind_a_circuit_go_out_once_its_probe_succeeded(api: Api, store: 
     assert max(r.at for r in got[2:]) - probe < 1.5, [r.at - probe for r in got[2:]]
 
 
-def test_small_cycles_run_on_the_dispatchers_loop(api: Api, store: Store) -> None:
-    """On PostgreSQL the claim and the record of a few rows run on the dispatcher's own
-    loop, not on a worker thread (the hop cost more than the statements); SQLite's run
-    on a thread, where its writer lock may keep them waiting."""
+@contextlib.contextmanager
+def running(cycles: dispatcher.Dispatcher, name: str) -> Iterator[None]:
+    """``cycles`` on an event loop of its own, in a thread called ``name``."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(cycles.run(),), name=name)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(cycles.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+@pytest.mark.parametrize("pool", ["own pool", "shared pool"])
+def test_small_cycles_run_on_the_loop_of_a_dispatcher_with_its_own_pool(
+    undispatched: tuple[Api, Store], pool: str
+) -> None:
+    """On PostgreSQL a worker process's dispatcher (its pool its own) claims and records a
+    few rows on its own loop, not on a worker thread (the hop cost more than the
+    statements). One that shares the API's pool (``serve``'s embedded one), and any on
+    SQLite, whose writer lock may keep a cycle waiting, run them on threads."""
+    api, store = undispatched
     seen: list[list[str]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
         if statement.lstrip().startswith(("SELECT id, url, rn FROM", "WITH attempted")):
             seen[-1].append(threading.current_thread().name)
 
-    with Receiver() as receiver:
+    cycles = dispatcher.Dispatcher(store, inline_cycles=pool == "own pool")
+    with Receiver() as receiver, running(cycles, "the-dispatcher"):
         project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 3)
         with listening(store.db.engine, capture):
             for n, task in enumerate(tasks, start=1):
@@ -370,36 +392,47 @@ def test_small_cycles_run_on_the_dispatchers_loop(api: Api, store: Store) -> Non
                 wait_status(api, project_hash, "delivered")
     later = [name for names in seen[1:] for name in names]  # the database has answered
     assert later, "no claim or record ran"
-    on_loop = {name == "stagehook-dispatcher" for name in later}
-    assert on_loop == ({False} if store.db.is_sqlite else {True}), seen
+    inline = pool == "own pool" and not store.db.is_sqlite
+    assert {name == "the-dispatcher" for name in later} == {inline}, seen
 
 
 def test_a_backlog_or_a_failing_database_is_worked_on_a_thread(store: Store) -> None:
-    """A cycle runs on the loop only if it is small, the database answered the last
-    call, and the backend is PostgreSQL: a large claim would hold up the sends, and an
-    unreachable database could block the loop for its connect timeout."""
-    inline = not store.db.is_sqlite
+    """A cycle runs on the loop only if the dispatcher has its pool to itself, the backend
+    is PostgreSQL, the database answered the last call, and neither the results to
+    record nor the last claim were a backlog (``INLINE_ROWS``): a large claim would hold
+    up the sends, and an unreachable database could block the loop."""
+    small, large = dispatcher.INLINE_ROWS - 1, dispatcher.INLINE_ROWS
 
     async def scenario() -> list[bool]:
-        cycles = dispatcher.Dispatcher(store)
+        cycles = dispatcher.Dispatcher(store, inline_cycles=True)
+        shared = dispatcher.Dispatcher(store)
         loop_thread = threading.current_thread()
 
-        def here() -> bool:
+        def on_loop() -> bool:
             return threading.current_thread() is loop_thread
 
         def failing() -> bool:
             raise RuntimeError("the database went away")
 
-        where = [await cycles._in_cycle(True, here)]  # nothing answered yet: a thread
-        where.append(await cycles._in_cycle(True, here))
-        where.append(await cycles._in_cycle(False, here))  # a backlog
+        seen = [cycles._inline(0, claim=True)]  # nothing answered yet
+        assert not await cycles._in_cycle(False, on_loop)  # a thread
+        assert await cycles._in_cycle(True, on_loop)
+        seen += [cycles._inline(small, claim=False), cycles._inline(large, claim=False)]
+        cycles._last_claimed = small
+        seen.append(cycles._inline(0, claim=True))
+        cycles._last_claimed = large  # the last claim took all it was allowed: a backlog
+        seen.append(cycles._inline(0, claim=True))
         with pytest.raises(RuntimeError):
-            await cycles._in_cycle(True, failing)
-        where.append(await cycles._in_cycle(True, here))  # after a failure: a thread
-        where.append(await cycles._in_cycle(True, here))  # it answered again
-        return where
+            await cycles._in_cycle(cycles._inline(0, claim=False), failing)
+        seen.append(cycles._inline(0, claim=False))  # after a failure
+        await cycles._in_cycle(False, lambda: None)  # it answers again
+        seen.append(cycles._inline(0, claim=False))
+        await shared._in_cycle(False, lambda: None)
+        seen.append(shared._inline(0, claim=False))  # the API's pool
+        return seen
 
-    assert asyncio.run(scenario()) == [False, inline, False, False, inline]
+    on_pg = not store.db.is_sqlite
+    assert asyncio.run(scenario()) == [False, on_pg, False, on_pg, False, False, on_pg, False]
 
 
 def test_leases_a_leaving_worker_hands_back_are_claimed_at_once(api: Api, store: Store) -> None:

@@ -73,10 +73,10 @@ def test_one_failure_in_a_batch_fails_alone_and_the_rest_is_durable(tmp_path: Pa
     reopened.dispose()
 
 
-def test_a_backlog_commits_in_batches_a_waiting_writer_gets_between(tmp_path: Path) -> None:
+def test_a_backlog_commits_at_most_sixteen_requests_a_transaction(tmp_path: Path) -> None:
     """Requests that piled up commit at most ``MAX_BATCH`` to a transaction: the write
-    lock is held for a batch, and a dispatcher (in this process or the worker child)
-    waits behind a whole one for its claim."""
+    lock is held for a whole batch, and a dispatcher (in this process or the worker
+    child) waits behind it for its claim."""
     db = Database(f"sqlite:///{tmp_path / 'backlog.db'}")
     migrate(db)
     order: list[int | str] = []

@@ -382,3 +382,29 @@ def test_a_caller_whose_event_loop_closed_does_not_strand_the_others(store: Stor
         assert asyncio.run(ask()) == 20
     finally:
         groups.close()
+
+
+def test_a_submit_on_connections_the_server_dropped_reads_again_on_fresh_ones(
+    undispatched: tuple[Api, Store], db_url: str
+) -> None:
+    """The server dropped every connection while they sat in the pool (a restart, a
+    failover). A submit whose key and role are cached reads no epoch of its own (whose
+    connection would have found the loss and renewed the pool first): its group's read
+    finds the connection dead before anything is written, the pool starts afresh, and
+    the submit reads again on a fresh connection, written once. (No dispatcher: its
+    cycles would meet the dead connections first, and SQLAlchemy then retires the pool.)"""
+    api, store = undispatched
+    project_hash, (first, then) = _project(api, 2, "dropped")
+    path = f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/actions"
+    body = {"actions": [{"task_uuid": first, "action": "SUBMIT"}]}
+    assert api.raw("POST", path, json=body).status_code == 200  # the key and role cached
+    with psycopg.connect(db_url.replace("+psycopg", ""), autocommit=True) as admin:
+        dropped = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert dropped, "the pool's connections were found and dropped"
+    body = {"actions": [{"task_uuid": then, "action": "SUBMIT"}]}
+    answer = api.raw("POST", path, json=body)
+    assert answer.status_code == 200, answer.text
+    assert _written(store, project_hash)[0][then] == ["CREATE", "SUBMIT"]

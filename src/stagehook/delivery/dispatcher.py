@@ -48,11 +48,14 @@ BACKOFF_MAX = 10.0
 #: capped PostgreSQL at 33 % of the raw POST ceiling, 4 gives 37-39 % (SQLite 58-61 %
 #: -> 67-69 %; docs/benchmarks.md).
 HELD_PER_SLOT = 4
-#: On PostgreSQL a cycle of at most this many rows (results to record; rows the last
-#: claim found) runs on the event loop itself: its statements cost less there than the
-#: hop to a worker thread and back (under a steady submit load the hops were 30 % of the
-#: worker child's CPU). A larger cycle, one after a failure, and every SQLite cycle (its
-#: writer lock can wait) run on a thread, so the sends go on meanwhile.
+#: In a dispatcher that has its database pool to itself (the worker process), on
+#: PostgreSQL, a cycle of fewer than this many rows (results to record; rows the last
+#: claim found, and a claim asks for at most this many then) runs on the event loop
+#: itself: its statements cost less there than the hop to a worker thread and back (under
+#: a steady submit load the hops were 30 % of the worker child's CPU). A backlog's
+#: cycles, the cycle after a failure, every SQLite cycle (its writer lock can wait) and
+#: a dispatcher that shares the API's pool (its checkout can wait) run on a thread, so
+#: the sends go on meanwhile.
 INLINE_ROWS = 16
 
 
@@ -62,7 +65,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, worker_id: str | None = None) -> None:
+    def __init__(
+        self, store: Store, worker_id: str | None = None, *, inline_cycles: bool = False
+    ) -> None:
+        """``inline_cycles``: the store's connection pool is this dispatcher's alone (the
+        worker process), so small cycles may run on the loop (``INLINE_ROWS``)."""
         self.store = store
         self.settings = store.settings
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
@@ -97,6 +104,7 @@ class Dispatcher:
         self._due_checked = float("-inf")
         # Rows the last claim found, and whether the database answered the last call:
         # what decides whether a cycle may run on the loop (``_in_cycle``).
+        self._inline_cycles = inline_cycles and not store.db.is_sqlite
         self._last_claimed = 0
         self._answering = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,18 +172,19 @@ class Dispatcher:
                     self._record_timer.cancel()
                     self._record_timer = None
                 results, self._results = self._results, []
-            want = 0
+            want = room = 0
             if claim:
-                want = max(0, min(self._free(), self.settings.claim_batch))
+                room = max(0, min(self._free(), self.settings.claim_batch))
                 self._claim_short = True
-            if not results and want <= 0:
+            if not results and room <= 0:
                 # nothing finished, or every slot is busy: deliveries wake the loop
                 await self._sleep(wake, self.settings.poll_interval)
                 continue
-            small = len(results) <= INLINE_ROWS and (not claim or self._last_claimed <= INLINE_ROWS)
+            inline = self._inline(len(results), claim=claim)
+            want = min(room, INLINE_ROWS) if inline else room
             try:
                 claimed = await self._in_cycle(
-                    small, self._exchange, results, want, dict(self._held)
+                    inline, self._exchange, results, want, dict(self._held)
                 )
             except Exception as exc:
                 # The database went away (restart, failover): keep the results, back off.
@@ -200,7 +209,7 @@ class Dispatcher:
                     self._probes_done -= recorded
                     self._wake.set()  # the circuit is closed now: claim behind it
             if claim:
-                self._claim_short = len(claimed) >= want or want < self.settings.claim_batch
+                self._claim_short = len(claimed) >= want or room < self.settings.claim_batch
                 self._last_claimed = len(claimed)
             self._start(claimed)
             free = self._free()
@@ -221,15 +230,22 @@ class Dispatcher:
                     timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
             await self._sleep(wake, timeout)
 
-    async def _in_cycle(self, small: bool, work: Callable[..., T], *args: Any) -> T:
-        """``work(*args)``, the database work of a cycle: on the loop if ``small`` and the
-        database answered the last call, on PostgreSQL (see ``INLINE_ROWS``); else on a
-        worker thread."""
-        inline = small and self._answering and not self.store.db.is_sqlite
+    def _inline(self, results: int, *, claim: bool) -> bool:
+        """Whether a cycle recording ``results`` (and claiming, if ``claim``) may run on
+        the loop (see ``INLINE_ROWS``): the database answered the last call, and neither
+        the results nor the last claim were a backlog."""
+        if not (self._inline_cycles and self._answering) or results >= INLINE_ROWS:
+            return False
+        return not claim or self._last_claimed < INLINE_ROWS
+
+    async def _in_cycle(self, inline: bool, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)``, the database work of a cycle: on the loop if ``inline``, else
+        on a worker thread. A failure sends the next cycles to a thread until the
+        database answers again (an outage can block a call for its connect timeout)."""
         try:
             result = work(*args) if inline else await asyncio.to_thread(work, *args)
         except BaseException:
-            self._answering = False  # an outage may block: the loop must not wait on it
+            self._answering = False
             raise
         self._answering = True
         return result
@@ -334,7 +350,7 @@ class Dispatcher:
             with db.read() if db.is_sqlite else db.statements() as conn:
                 return claim.next_due(conn, self.store.clock.now())
 
-        soonest = await self._in_cycle(True, due)
+        soonest = await self._in_cycle(self._inline(0, claim=False), due)
         if soonest is None:
             return self.settings.poll_interval
         wait = soonest - self.store.clock.now()

@@ -145,9 +145,11 @@ class Database:
         # Pessimistic disconnect handling, but only for a connection that sat idle: a
         # ping on every checkout was a round trip per request (0.16 ms of CPU and 0.3 ms
         # of a submit's 2.4). A server that went away while the pool was busy is caught
-        # by the API's epoch read (``read_value``), which renews the pool, or else by the
-        # failing statement: SQLAlchemy then retires the pool, that request answers 503
-        # (nothing of it stored) and the next ones get fresh connections.
+        # by the API's epoch read (``read_value``), which renews the pool, by a submit
+        # group's first read (store/tasks.py ``_submit_group``: it renews the pool and
+        # reads again), or else by the failing statement: SQLAlchemy then retires the
+        # pool, that request answers 503 (nothing of it stored) and the next ones get
+        # fresh connections.
         @event.listens_for(engine, "checkin")
         def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
             record.info["idle_since"] = time.monotonic()

@@ -42,7 +42,6 @@ P = TypeVar("P")
 #: ``Database.write``: one write transaction (BEGIN IMMEDIATE on SQLite).
 WriteTransaction = Callable[[], AbstractContextManager[Connection]]
 
-#: Requests per transaction at most (bounds how long one COMMIT keeps others waiting).
 #: Requests per transaction at most. The write lock is held for the whole batch, and a
 #: dispatcher in another process (the worker child) waits for it: when the API fell
 #: behind, a batch of 64 held the lock for 45-110 ms and the deliveries of every event

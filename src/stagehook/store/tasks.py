@@ -616,7 +616,9 @@ def _submit_group(
     on a connection where each statement is a transaction of its own: per project one
     read and one write for all of them. Each batch comes back as its outcome, or as its
     own error (``TaskMoved`` if its task moved meanwhile: it is tried again). A lost
-    connection is the error of every batch not yet written; what was written stands."""
+    connection is the error of every batch not yet written; what was written stands. A
+    connection the group's first read finds dead (dropped by the server while it sat in
+    the pool) renews the pool, and every batch reads again."""
     results: list[_GroupResult | BaseException | None] = [None] * len(items)
     by_project: dict[str, list[int]] = {}
     tasks_seen: set[str] = set()
@@ -627,19 +629,27 @@ def _submit_group(
             continue
         tasks_seen.add(task_uuid)
         by_project.setdefault(batch.project_hash, []).append(i)
-    for project_hash, members in by_project.items():
+    unwritten: Exception = Unavailable("the database connection was lost")
+    for n, (project_hash, members) in enumerate(by_project.items()):
         try:
             _submit_project(conn, project_hash, items, members, results)
-        except Exception as exc:  # the read or the write: nothing of them was written
+        except Exception as failed:  # the read or the write: nothing of them was written
+            exc = failed.error if isinstance(failed, _NotRead) else failed
+            if n == 0 and isinstance(failed, _NotRead) and _lost(conn, exc):
+                # The pooled connection was dead before the group used it (the server
+                # restarted or dropped it): nothing was written, and the pool's other
+                # idle connections are as dead. Start it afresh (as the event loop's
+                # epoch read does, store/loop_reads.py); every batch reads again.
+                conn.engine.dispose(close=False)
+                unwritten = TaskMoved("the database connection was lost; read again")
+                break
             error = _batch_error(exc)
             for i in members:
                 if results[i] is None:
                     results[i] = error
             if _lost(conn, exc):
                 break  # the later projects' batches get it too, below
-    return [
-        r if r is not None else Unavailable("the database connection was lost") for r in results
-    ]
+    return [r if r is not None else unwritten for r in results]
 
 
 def _submit_project(
@@ -651,7 +661,10 @@ def _submit_project(
 ) -> None:
     store = items[members[0]][0]
     task_uuids = [items[i][1].requests[0].task_uuid for i in members]
-    read = _read(conn, project_hash, task_uuids, lock=False)
+    try:
+        read = _read(conn, project_hash, task_uuids, lock=False)
+    except Exception as exc:
+        raise _NotRead(exc) from exc
     pending: list[tuple[int, _Writes]] = []
     for i in members:
         batch = items[i][1]
@@ -671,6 +684,14 @@ def _submit_project(
             results[i] = (writes.outcome, writes.outbox.uids)
         else:
             results[i] = TaskMoved(f"a task of project {project_hash} moved meanwhile")
+
+
+class _NotRead(Exception):
+    """A project's read in a group failed (``error``): nothing of it was written."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _batch_error(exc: Exception) -> Exception:
