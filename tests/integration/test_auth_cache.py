@@ -39,35 +39,15 @@ def _project(api: Api) -> tuple[str, list[str]]:
     return project["project_hash"], [t["task_uuid"] for t in api.tasks(project["project_hash"])]
 
 
-def test_revoked_key_is_refused_on_the_next_request(api: Api, store: Store) -> None:
-    user_id, key = user_key(api, "kim")
-    project_hash, _ = _project(api)
+def _annotator(api: Api, name: str) -> tuple[str, str, str, list[str]]:
+    """A new user with a key, an annotator of a new project: (user id, key, project
+    hash, its task uuids)."""
+    user_id, key = user_key(api, name)
+    project_hash, task_uuids = _project(api)
     api.request(
         "PUT", f"/projects/{project_hash}/members", json={"user_id": user_id, "role": "annotator"}
     )
-    with api.as_key(key) as kim:
-        for _ in range(3):  # cached by now
-            assert kim.raw("GET", f"/projects/{project_hash}/tasks").status_code == 200
-        users.revoke_api_key(store, _key_id(store, user_id))
-        refused = kim.raw("GET", f"/projects/{project_hash}/tasks")
-        assert refused.status_code == 401
-        assert refused.json()["error"]["code"] == "unauthorized"
-
-
-def test_changed_role_holds_on_the_next_request(api: Api) -> None:
-    user_id, key = user_key(api, "ann")
-    project_hash, task_uuids = _project(api)
-    members = f"/projects/{project_hash}/members"
-    api.request("PUT", members, json={"user_id": user_id, "role": "annotator"})
-    with api.as_key(key) as ann:
-        ann.act(project_hash, ANNOTATE, [{"task_uuid": task_uuids[0], "action": "SUBMIT"}])
-        api.request("PUT", members, json={"user_id": user_id, "role": "reviewer"})
-        denied = ann.raw(
-            "POST",
-            f"/projects/{project_hash}/workflow/stages/{ANNOTATE}/actions",
-            json={"actions": [{"task_uuid": task_uuids[1], "action": "SUBMIT"}]},
-        )
-        assert denied.status_code == 403
+    return user_id, key, project_hash, task_uuids
 
 
 def _submit(client: Api, project_hash: str, task_uuid: str) -> httpx.Response:
@@ -78,16 +58,33 @@ def _submit(client: Api, project_hash: str, task_uuid: str) -> httpx.Response:
     )
 
 
+def test_revoked_key_is_refused_on_the_next_request(api: Api, store: Store) -> None:
+    user_id, key, project_hash, _ = _annotator(api, "kim")
+    with api.as_key(key) as kim:
+        for _ in range(3):  # cached by now
+            assert kim.raw("GET", f"/projects/{project_hash}/tasks").status_code == 200
+        users.revoke_api_key(store, _key_id(store, user_id))
+        refused = kim.raw("GET", f"/projects/{project_hash}/tasks")
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+
+
+def test_changed_role_holds_on_the_next_request(api: Api) -> None:
+    user_id, key, project_hash, task_uuids = _annotator(api, "ann")
+    members = f"/projects/{project_hash}/members"
+    with api.as_key(key) as ann:
+        ann.act(project_hash, ANNOTATE, [{"task_uuid": task_uuids[0], "action": "SUBMIT"}])
+        api.request("PUT", members, json={"user_id": user_id, "role": "reviewer"})
+        denied = _submit(ann, project_hash, task_uuids[1])
+        assert denied.status_code == 403
+
+
 def test_a_cached_submit_reads_the_epoch_with_its_tasks(
     api: Api, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once a key's owner and role are cached, a submit reads no epoch of its own: its
     task read carries it (one round trip less on PostgreSQL)."""
-    user_id, key = user_key(api, "cy")
-    project_hash, task_uuids = _project(api)
-    api.request(
-        "PUT", f"/projects/{project_hash}/members", json={"user_id": user_id, "role": "annotator"}
-    )
+    _, key, project_hash, task_uuids = _annotator(api, "cy")
     epoch_reads: list[str] = []
     real = store.db.read_value
 
@@ -109,11 +106,7 @@ def test_a_cached_submit_reads_the_epoch_with_its_tasks(
 def test_a_key_revoked_after_a_cached_submit_is_refused_on_the_next_submit(
     api: Api, store: Store
 ) -> None:
-    user_id, key = user_key(api, "dee")
-    project_hash, task_uuids = _project(api)
-    api.request(
-        "PUT", f"/projects/{project_hash}/members", json={"user_id": user_id, "role": "annotator"}
-    )
+    user_id, key, project_hash, task_uuids = _annotator(api, "dee")
     with api.as_key(key) as dee:
         assert _submit(dee, project_hash, task_uuids[0]).status_code == 200
         users.revoke_api_key(store, _key_id(store, user_id))
@@ -185,11 +178,7 @@ def test_revocation_in_one_process_holds_in_another(
 ) -> None:
     """A read, and a submit (whose task read checks the epoch), in a second process that
     has the key's owner and role cached."""
-    user_id, key = user_key(api, "otto")
-    project_hash, task_uuids = _project(api)
-    api.request(
-        "PUT", f"/projects/{project_hash}/members", json={"user_id": user_id, "role": "annotator"}
-    )
+    user_id, key, project_hash, task_uuids = _annotator(api, "otto")
     headers = {"authorization": f"Bearer {key}"}
     with httpx.Client(base_url=f"{second_api}/api/v1", headers=headers, timeout=30) as other:
 

@@ -106,9 +106,7 @@ def cached_key_access(
     and ``project_role``. Only for a write that checks the epoch in its own statement
     (``auth_cache.require_epoch``); a refusal is never cached, so it always takes the
     usual path and its usual error."""
-    if "authorization" not in request.headers:
-        return None  # a browser session, or nobody: the usual path
-    key_hash = _bearer_key_hash(request)
+    key_hash = _bearer_key_hash(request)  # None for a browser session: the usual path
     owner = None if key_hash is None else store.auth.latest(("key", key_hash))
     if owner is None:
         return None

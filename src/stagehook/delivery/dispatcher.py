@@ -103,7 +103,7 @@ class Dispatcher:
         self._probes_done: set[int] = set()
         self._due_checked = float("-inf")
         # Rows the last claim found, and whether the database answered the last call:
-        # what decides whether a cycle may run on the loop (``_in_cycle``).
+        # what decides whether a cycle may run on the loop (``_inline``).
         self._inline_cycles = inline_cycles and not store.db.is_sqlite
         self._last_claimed = 0
         self._answering = False
