@@ -14,7 +14,7 @@ from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.runtime import open_store
 from stagehook.store.context import Store
-from stagehook.store.outbox.claim import claim_due, release
+from stagehook.store.outbox.claim import claim_due, claim_due_alone, release
 from stagehook.store.outbox.record import record_attempts
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
 from stagehook.store.tables import (
@@ -92,7 +92,13 @@ def qstore(db_url: str, tmp_path: Path) -> Store:
     store.db.dispose()
 
 
-def test_concurrent_claimers_never_share_a_live_lease(qstore: Store) -> None:
+@pytest.mark.parametrize("how", ["in a transaction", "statement by statement"])
+def test_concurrent_claimers_never_share_a_live_lease(qstore: Store, how: str) -> None:
+    """Eight claimers, each claim in a transaction (``claim_due``) or, on PostgreSQL,
+    as statements that are each a transaction of their own (``claim_due_alone``)."""
+    alone = how == "statement by statement"
+    if alone and qstore.db.is_sqlite:
+        pytest.skip("SQLite claims in its one writer's transactions")
     seed(qstore)
     claims: Counter[int] = Counter()
     errors: list[BaseException] = []
@@ -101,8 +107,9 @@ def test_concurrent_claimers_never_share_a_live_lease(qstore: Store) -> None:
     def claimer(name: str) -> None:
         try:
             for _ in range(200):
-                with qstore.db.write() as conn:
-                    got = claim_due(
+                with qstore.db.statements() if alone else qstore.db.write() as conn:
+                    claim = claim_due_alone if alone else claim_due
+                    got = claim(
                         conn,
                         name,
                         now=qstore.clock.now(),
@@ -110,6 +117,8 @@ def test_concurrent_claimers_never_share_a_live_lease(qstore: Store) -> None:
                         limit=7,
                         per_url=3,
                     )
+                assert got is not None, "no circuit is open: nothing is left to a transaction"
+                assert len(got) <= 7, "a claim takes at most its limit"
                 with lock:
                     claims.update(c.id for c in got)
                 if not got:
@@ -160,6 +169,81 @@ def test_per_url_cap_and_expired_leases(qstore: Store) -> None:
     with qstore.db.write() as conn:
         later = claim_due(conn, "c", now=now + 11, lease_seconds=10, limit=600, per_url=600)
     assert {c.id for c in first} <= {c.id for c in later}
+
+
+def _open_circuit(store: Store, url: str, probe_in: float) -> None:
+    with store.db.write() as conn:
+        conn.execute(
+            insert(endpoints).values(
+                url=url,
+                consecutive_failures=5,
+                circuit_open=True,
+                probe_after=store.clock.now() + probe_in,
+            )
+        )
+
+
+def _leased(store: Store) -> Counter[str]:
+    """Leased rows per URL."""
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(deliveries.c.url).where(deliveries.c.lease_owner.is_not(None))
+        ).scalars()
+        return Counter(rows)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_claim_statement_by_statement_leaves_a_due_probe_to_a_transaction(
+    qstore: Store,
+) -> None:
+    """Without a transaction, a probe's lease and its next time could not commit
+    together: ``claim_due_alone`` leases nothing when a candidate is a probe, and the
+    transaction's claim takes exactly one probe."""
+    url = "http://127.0.0.1:9/h"
+    seed(qstore, url=url, urls=2)
+    _open_circuit(qstore, f"{url}0", probe_in=-1)  # its probe is due
+    with qstore.db.statements() as conn:
+        assert (
+            claim_due_alone(
+                conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=50, per_url=4
+            )
+            is None
+        )
+    assert _leased(qstore) == Counter()
+    with qstore.db.write() as conn:
+        got = claim_due(conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=50, per_url=4)
+    assert Counter((c.url, c.probe) for c in got) == {(f"{url}0", True): 1, (f"{url}1", False): 4}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_rows_whose_circuit_opens_during_a_claim_statement_by_statement_are_released(
+    qstore: Store,
+) -> None:
+    """A circuit that opens between the pick and the lease (another worker recorded the
+    failure that opened it, and set its probe's time): the rows of its URL the lease
+    took go back at once, unsent; the other URL's rows are claimed."""
+    url = "http://127.0.0.1:9/h"
+    seed(qstore, url=url, urls=2)
+    opened: list[bool] = []
+
+    def open_before_the_lease(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().startswith("WITH leased AS") and not opened:
+            opened.append(True)
+            _open_circuit(qstore, f"{url}0", probe_in=30)
+
+    event.listen(qstore.db.engine, "before_cursor_execute", open_before_the_lease)
+    try:
+        with qstore.db.statements() as conn:
+            got = claim_due_alone(
+                conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=50, per_url=4
+            )
+    finally:
+        event.remove(qstore.db.engine, "before_cursor_execute", open_before_the_lease)
+    assert opened
+    assert got is not None
+    assert Counter(c.url for c in got) == {f"{url}1": 4}
+    assert not any(c.probe for c in got)
+    assert _leased(qstore) == {f"{url}1": 4}, "the open circuit's rows are not left leased"
 
 
 def _attempt(

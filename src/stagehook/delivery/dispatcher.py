@@ -287,15 +287,28 @@ class Dispatcher:
 
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """Record ``results``, then lease up to ``want`` due rows, in one write
-        transaction; on PostgreSQL a cycle that only records successes runs as one
-        statement that is a transaction of its own (``Database.statements``: no BEGIN
-        and COMMIT round trips; store/outbox/record.py writes such a batch in one
-        statement). A claim keeps its transaction: the lease, the release of extra
-        probes and the next probe's time commit together (committed one by one, an open
-        circuit could get two probes, and a connection lost after the lease's commit
-        would strand its rows until the lease lapses)."""
-        alone = not self.store.db.is_sqlite and want <= 0 and all(r.success for r in results)
-        with self.store.db.statements() if alone else self.store.db.write(urgent=True) as conn:
+        transaction (SQLite: one loop does both).
+
+        PostgreSQL records and claims in two loops, and there a cycle runs its statements
+        without BEGIN and COMMIT round trips (``Database.statements``: each statement a
+        transaction of its own) when each one checks what it changes: a cycle that only
+        records successes (store/outbox/record.py writes them in one statement), and a
+        claim (``claim_due_alone``: pick, then lease under row locks). A claim that meets
+        a probe, and failures (their attempt, retry time and receiver health), keep a
+        transaction: a probe's lease and the next probe's time commit together."""
+        db = self.store.db
+        if not db.is_sqlite and want > 0 and not results:
+            with db.statements() as conn:
+                claimed = claim.claim_due_alone(
+                    conn,
+                    self.worker_id,
+                    now=self.store.clock.now(),
+                    **self._claim_terms(want, busy),
+                )
+            if claimed is not None:
+                return self._opened(claimed)
+        alone = not db.is_sqlite and want <= 0 and all(r.success for r in results)
+        with db.statements() if alone else db.write(urgent=True) as conn:
             now = self.store.clock.now()
             if results:
                 record.record_attempts(
@@ -308,20 +321,28 @@ class Dispatcher:
                     disable_after=self.settings.disable_after_failing_seconds,
                 )
                 if any(r.status == DeliveryStatus.RETRYING for r in results):
-                    self.store.db.notify(conn)
+                    db.notify(conn)
             if want <= 0:
                 return []
             claimed = claim.claim_due(
                 conn,
                 self.worker_id,
                 now=now,
-                lease_seconds=self.settings.lease_seconds,
-                limit=want,
-                per_url=self._held_per_url(),
-                busy=busy,
                 probe_interval=self.settings.circuit_probe_interval,
+                **self._claim_terms(want, busy),
             )
-        # Secrets are stored encrypted; they exist in clear only in memory, to sign.
+        return self._opened(claimed)
+
+    def _claim_terms(self, want: int, busy: dict[str, int]) -> dict[str, Any]:
+        return {
+            "lease_seconds": self.settings.lease_seconds,
+            "limit": want,
+            "per_url": self._held_per_url(),
+            "busy": busy,
+        }
+
+    def _opened(self, claimed: list[Claimed]) -> list[Claimed]:
+        """Secrets are stored encrypted; they exist in clear only in memory, to sign."""
         box = secret_box(self.settings)
         return [replace(c, secrets=tuple(box.open(s) for s in c.secrets)) for c in claimed]
 

@@ -5,11 +5,21 @@ This is our core, so it is hand-written SQL: the claim is procrastinate's shape
 RETURNING``) on PostgreSQL; SQLite has a single writer, so the same statement without the
 row locks is already exclusive. A row whose lease is live belongs to one worker only.
 
-The claim runs in two steps inside one transaction: pick candidates (due, not leased,
-circuit closed, at most ``per_url`` per URL) from the partial index, then lock and lease
-those ids. Passing the ids as a list keeps the locking step a primary-key lookup whatever
-the planner believes about table sizes (one combined statement measured 300 ms on a
-fresh table of 5,000 due rows; the two steps take a few milliseconds).
+The claim runs in two steps: pick candidates (due, not leased, circuit closed or its
+probe due, at most ``per_url`` per URL) from the partial index, then lock and lease those
+ids. Passing the ids as a list keeps the locking step a primary-key lookup whatever the
+planner believes about table sizes (one combined statement measured 300 ms on a fresh
+table of 5,000 due rows; the two steps take a few milliseconds).
+
+``claim_due`` runs both steps in the caller's transaction. On PostgreSQL,
+``claim_due_alone`` runs them as two statements that are each a transaction of their own
+(``Database.statements``): two round trips instead of four (BEGIN and COMMIT), which was
+a third of a delivery's time from commit to arrival at half the submit capacity
+(docs/benchmarks.md). The lease is one statement that checks what it takes (still due,
+not leased, row-locked), so nothing is taken twice. It steps aside when a candidate is a
+probe (an open circuit whose probe is due): a probe's lease, the release of the other
+rows of its URL and the next probe's time commit together, so the caller claims in a
+transaction then.
 
 The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
 per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
@@ -29,7 +39,8 @@ from stagehook.store.tables import deliveries, endpoints
 _DUE = due_condition("d.status")
 
 _CANDIDATES = f"""
-SELECT id, url, rn FROM (
+SELECT id, url, rn, url IN (SELECT e.url FROM endpoints e WHERE e.circuit_open) AS probe
+FROM (
   SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
@@ -55,6 +66,15 @@ class _Candidate(NamedTuple):
     id: int
     url: str
     rn: int
+    #: its URL's circuit is open (and its probe due, else the row is not a candidate)
+    probe: bool
+
+
+class Picked(NamedTuple):
+    """The candidates of a claim: ids to lease, and whether one of them is a probe."""
+
+    ids: list[int]
+    probes: bool
 
 
 # Lock and lease the candidates that are still due (another worker may have won them).
@@ -117,6 +137,25 @@ class _Leased(NamedTuple):
     circuit_open: bool | None
 
 
+def pick_due(
+    conn: Connection,
+    *,
+    now: float,
+    limit: int,
+    per_url: int,
+    busy: Mapping[str, int] | None = None,
+) -> Picked:
+    """The first step of a claim: which due rows to lease (see ``claim_due``)."""
+    busy = busy or {}
+    saturated = [url for url, n in busy.items() if n >= per_url]
+    params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
+    if saturated:
+        params["saturated"] = saturated
+    rows = (_PICK_UNSATURATED if saturated else _PICK).rows(conn, params)
+    candidates = [c for c in map(_Candidate._make, rows) if c.rn <= per_url - busy.get(c.url, 0)]
+    return Picked([c.id for c in candidates], any(c.probe for c in candidates))
+
+
 def claim_due(
     conn: Connection,
     worker: str,
@@ -128,7 +167,8 @@ def claim_due(
     busy: Mapping[str, int] | None = None,
     probe_interval: float = 30.0,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due deliveries, at most ``per_url`` per URL in flight.
+    """Lease up to ``limit`` due deliveries, at most ``per_url`` per URL in flight, in
+    the caller's transaction.
 
     ``busy`` counts the caller's requests already in flight per URL, so the cap holds
     across claims, not just within one.
@@ -137,46 +177,70 @@ def claim_due(
     a URL is the probe and the rest are released again. Rows whose webhook is disabled or
     deleted are failed here, in the same transaction, and never returned.
     """
-    busy = busy or {}
-    saturated = [url for url, n in busy.items() if n >= per_url]
-    params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
-    if saturated:
-        params["saturated"] = saturated
-    candidates = [
-        c.id
-        for c in map(
-            _Candidate._make, (_PICK_UNSATURATED if saturated else _PICK).rows(conn, params)
-        )
-        if c.rn <= per_url - busy.get(c.url, 0)
-    ]
-    if not candidates:
+    picked = pick_due(conn, now=now, limit=limit, per_url=per_url, busy=busy)
+    return _lease(conn, worker, picked.ids, now, now + lease_seconds, limit, probe_interval)
+
+
+def claim_due_alone(
+    conn: Connection,
+    worker: str,
+    *,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    per_url: int,
+    busy: Mapping[str, int] | None = None,
+) -> list[Claimed] | None:
+    """PostgreSQL, on a connection where each statement is a transaction of its own
+    (``Database.statements``): ``claim_due`` in two statements, or None, leasing
+    nothing, when a candidate is a probe (then claim in a transaction).
+
+    Rows whose circuit opened between the two statements are released: the worker that
+    opened it set when its probe is due. Those and rows of a disabled or deleted webhook
+    are settled by a statement after the lease's commit; a connection lost in between
+    leaves them leased until the lease lapses, as a lost ``COMMIT`` answer would, and
+    they are claimed again then.
+    """
+    picked = pick_due(conn, now=now, limit=limit, per_url=per_url, busy=busy)
+    if picked.probes:
+        return None
+    return _lease(conn, worker, picked.ids, now, now + lease_seconds, limit, None)
+
+
+def _lease(
+    conn: Connection,
+    worker: str,
+    ids: list[int],
+    now: float,
+    until: float,
+    limit: int,
+    probe_interval: float | None,
+) -> list[Claimed]:
+    """Lease the first ``limit`` of the candidates ``ids`` that are still due (the rest
+    stand in for those another worker took meanwhile), and return what sending them
+    needs; ``probe_interval`` None: rows behind an open circuit are released, not
+    probed."""
+    if not ids:
         return []
-    params = {
-        "worker": worker,
-        "lease_until": now + lease_seconds,
-        "now": now,
-        "n": limit,
-        "ids": candidates,
-    }
+    params = {"worker": worker, "lease_until": until, "now": now, "n": limit, "ids": ids}
     if conn.dialect.name == "postgresql":
         leased = _PG_LEASE_WITH_DETAILS.rows(conn, params)
     else:
-        ids = [id_ for id_, *_returned in _SQLITE_LEASE.rows(conn, params)]
-        if not ids:
+        leased_ids = [id_ for id_, *_returned in _SQLITE_LEASE.rows(conn, params)]
+        if not leased_ids:
             return []
-        leased = _SQLITE_DETAILS.rows(conn, {"ids": ids})
-    rows = map(_Leased._make, leased)
+        leased = _SQLITE_DETAILS.rows(conn, {"ids": leased_ids})
     claimed: list[Claimed] = []
     probing: set[str] = set()
     released: list[int] = []
     stopped: list[int] = []
-    for r in rows:
+    for r in map(_Leased._make, leased):
         if not r.enabled or r.deleted_at is not None:
             stopped.append(r.id)
             continue
         probe = bool(r.circuit_open)
         if probe:
-            if r.url in probing:
+            if probe_interval is None or r.url in probing:
                 released.append(r.id)
                 continue
             probing.add(r.url)
@@ -202,7 +266,7 @@ def claim_due(
         release(conn, worker, released)
     if stopped:
         _fail_stopped(conn, worker, stopped, now)
-    if probing:
+    if probing and probe_interval is not None:
         conn.execute(
             update(endpoints)
             .where(endpoints.c.url.in_(probing))
