@@ -330,7 +330,8 @@ async def main_async(args: argparse.Namespace) -> None:
         if "scale" in args.only:
             for backend in args.backend:
                 await scale_phase(backend, receiver_url, args.small, args.big, args.reps)
-    log.unlink(missing_ok=True)
+    if not args.receiver_log:
+        log.unlink(missing_ok=True)  # a log asked for is kept, to be read afterwards
 
 
 def main() -> None:
@@ -363,7 +364,7 @@ def main() -> None:
     parser.add_argument(
         "--receiver-log",
         default=None,
-        help="file the receiver logs arrivals to (default: a new temporary file per run)",
+        help="file the receiver logs arrivals to (kept after the run; default: a temporary file, removed)",
     )
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]

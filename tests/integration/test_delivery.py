@@ -307,7 +307,7 @@ def test_a_drained_queue_is_not_claimed_again_when_its_deliveries_finish(
     picks: list[tuple[float, bool]] = []
 
     def capture(conn: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().startswith("SELECT id, url, rn,"):
+        if statement.lstrip().startswith("WITH picked AS"):
             picks.append((time.monotonic(), conn.connection.dbapi_connection.autocommit))
 
     with Receiver() as receiver:
@@ -379,7 +379,7 @@ def test_small_cycles_run_on_the_loop_of_a_dispatcher_with_its_own_pool(
     seen: list[list[str]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().startswith(("SELECT id, url, rn,", "WITH attempted")):
+        if statement.lstrip().startswith(("WITH picked AS", "SELECT ranked.id", "WITH attempted")):
             seen[-1].append(threading.current_thread().name)
 
     cycles = dispatcher.Dispatcher(store, inline_cycles=pool == "own pool")

@@ -12,14 +12,15 @@ planner believes about table sizes (one combined statement measured 300 ms on a 
 table of 5,000 due rows; the two steps take a few milliseconds).
 
 ``claim_due`` runs both steps in the caller's transaction. On PostgreSQL,
-``claim_due_alone`` runs them as two statements that are each a transaction of their own
-(``Database.statements``): two round trips instead of four (BEGIN and COMMIT), which was
-a third of a delivery's time from commit to arrival at half the submit capacity
-(docs/benchmarks.md). The lease is one statement that checks what it takes (still due,
-not leased, row-locked), so nothing is taken twice. It steps aside when a candidate is a
-probe (an open circuit whose probe is due): a probe's lease, the release of the other
-rows of its URL and the next probe's time commit together, so the caller claims in a
-transaction then.
+``claim_due_alone`` runs them as one statement that is a transaction of its own
+(``Database.statements``): one round trip instead of four (BEGIN, pick, lease, COMMIT),
+which were a third of a delivery's time from commit to arrival at half the submit
+capacity (docs/benchmarks.md). There the lease joins the materialized candidates by
+primary key, so it stays a lookup per candidate. The lease checks what it takes (still
+due, not leased, row-locked), so nothing is taken twice. It steps aside when a candidate
+is a probe (an open circuit whose probe is due): a probe's lease, the release of the
+other rows of its URL and the next probe's time commit together, so the caller claims in
+a transaction then.
 
 The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
 per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
@@ -38,9 +39,9 @@ from stagehook.store.tables import deliveries, endpoints
 
 _DUE = due_condition("d.status")
 
-_CANDIDATES = f"""
-SELECT id, url, rn, url IN (SELECT e.url FROM endpoints e WHERE e.circuit_open) AS probe
-FROM (
+# Due rows, not leased, their circuit closed or its probe due, oldest first, numbered per
+# URL (``rn``), with {not_saturated} to leave out URLs whose cap is reached.
+_RANKED = f"""(
   SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
@@ -53,7 +54,11 @@ FROM (
       {{not_saturated}}
     ORDER BY d.next_attempt_at LIMIT :scan
   ) c
-) ranked WHERE rn <= :per_url
+) ranked"""
+# A candidate whose circuit is open is a probe (its probe is due, else it is no candidate).
+_PROBE = "ranked.url IN (SELECT e.url FROM endpoints e WHERE e.circuit_open)"
+_CANDIDATES = f"""
+SELECT ranked.id, ranked.url, ranked.rn FROM {_RANKED} WHERE ranked.rn <= :per_url
 """
 #: The candidate scan, without and with URLs whose per-URL cap is already reached.
 _PICK = Prepared.sql(_CANDIDATES.format(not_saturated=""))
@@ -66,25 +71,16 @@ class _Candidate(NamedTuple):
     id: int
     url: str
     rn: int
-    #: its URL's circuit is open (and its probe due, else the row is not a candidate)
-    probe: bool
 
 
-class Picked(NamedTuple):
-    """The candidates of a claim: ids to lease, and whether one of them is a probe."""
-
-    ids: list[int]
-    probes: bool
-
-
-# Lock and lease the candidates that are still due (another worker may have won them).
+# Lock and lease the first ``:n`` candidates ({candidates}: rows ``d``) that are still
+# due (another worker may have won some).
 _LEASE = f"""
 UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
 WHERE id IN (
-  SELECT id FROM deliveries d
-  WHERE id IN_LIST(ids) AND {_DUE}
-    AND (lease_expires_at IS NULL OR lease_expires_at < :now)
-  ORDER BY next_attempt_at LIMIT :n
+  SELECT d.id FROM {{candidates}} AND {_DUE}
+    AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
+  ORDER BY d.next_attempt_at LIMIT :n
   {{lock}}
 )
 RETURNING id, event_uid, event_type, webhook_id, url, attempts, retry_base, next_attempt_at
@@ -104,16 +100,44 @@ ORDER BY d.next_attempt_at, d.id
 """
 
 #: SQLite: lease, then read the leased rows' details (its RETURNING cannot join).
-_SQLITE_LEASE = Prepared.sql(_LEASE.format(lock=""))
+_BY_ID = "deliveries d WHERE d.id IN_LIST(ids)"
+_SQLITE_LEASE = Prepared.sql(_LEASE.format(candidates=_BY_ID, lock=""))
 _SQLITE_DETAILS = Prepared.sql(
     _DETAILS.format(leased="deliveries", where="WHERE d.id IN_LIST(ids)")
 )
 #: PostgreSQL: one statement, row locks skipping rows another worker is leasing.
 _PG_LEASE_WITH_DETAILS = Prepared.sql(
     "WITH leased AS ("
-    + _LEASE.format(lock="FOR UPDATE SKIP LOCKED")
+    + _LEASE.format(candidates=_BY_ID, lock="FOR UPDATE SKIP LOCKED")
     + ")"
     + _DETAILS.format(leased="leased", where="")
+)
+#: PostgreSQL: the whole claim in one statement (``claim_due_alone``). The lease joins
+#: the materialized candidates to ``deliveries``, a primary-key lookup per candidate as
+#: with the list of ids (``= ANY(ARRAY(SELECT ...))`` let the planner scan every due
+#: row instead); ``busy`` comes as two arrays. It leases nothing when a candidate is a
+#: probe, and always returns one row at least: the leased rows' details, or NULLs, and
+#: last whether probes wait.
+_PG_CLAIM = Prepared.sql(
+    "WITH picked AS MATERIALIZED (SELECT ranked.id, "
+    + _PROBE
+    + " AS probe FROM "
+    + _RANKED.format(not_saturated="AND NOT (d.url = ANY(CAST(:saturated AS text[])))")
+    + """
+  LEFT JOIN unnest(CAST(:busy_urls AS text[]), CAST(:busy_counts AS integer[])) AS b(url, n)
+    ON b.url = ranked.url
+  WHERE ranked.rn <= :per_url - COALESCE(b.n, 0)
+), waiting AS (
+  SELECT COALESCE(bool_or(probe), false) AS probes FROM picked
+), leased AS ("""
+    + _LEASE.format(
+        candidates="picked JOIN deliveries d ON d.id = picked.id"
+        " WHERE NOT (SELECT probes FROM waiting)",
+        lock="FOR UPDATE OF d SKIP LOCKED",
+    )
+    + ") SELECT x.*, waiting.probes FROM waiting LEFT JOIN LATERAL ("
+    + _DETAILS.format(leased="leased", where="")
+    + ") x ON true"
 )
 
 
@@ -137,25 +161,6 @@ class _Leased(NamedTuple):
     circuit_open: bool | None
 
 
-def pick_due(
-    conn: Connection,
-    *,
-    now: float,
-    limit: int,
-    per_url: int,
-    busy: Mapping[str, int] | None = None,
-) -> Picked:
-    """The first step of a claim: which due rows to lease (see ``claim_due``)."""
-    busy = busy or {}
-    saturated = [url for url, n in busy.items() if n >= per_url]
-    params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
-    if saturated:
-        params["saturated"] = saturated
-    rows = (_PICK_UNSATURATED if saturated else _PICK).rows(conn, params)
-    candidates = [c for c in map(_Candidate._make, rows) if c.rn <= per_url - busy.get(c.url, 0)]
-    return Picked([c.id for c in candidates], any(c.probe for c in candidates))
-
-
 def claim_due(
     conn: Connection,
     worker: str,
@@ -177,8 +182,14 @@ def claim_due(
     a URL is the probe and the rest are released again. Rows whose webhook is disabled or
     deleted are failed here, in the same transaction, and never returned.
     """
-    picked = pick_due(conn, now=now, limit=limit, per_url=per_url, busy=busy)
-    return _lease(conn, worker, picked.ids, now, now + lease_seconds, limit, probe_interval)
+    busy = busy or {}
+    saturated = [url for url, n in busy.items() if n >= per_url]
+    params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
+    if saturated:
+        params["saturated"] = saturated
+    rows = (_PICK_UNSATURATED if saturated else _PICK).rows(conn, params)
+    ids = [c.id for c in map(_Candidate._make, rows) if c.rn <= per_url - busy.get(c.url, 0)]
+    return _lease(conn, worker, ids, now, now + lease_seconds, limit, probe_interval)
 
 
 def claim_due_alone(
@@ -192,19 +203,33 @@ def claim_due_alone(
     busy: Mapping[str, int] | None = None,
 ) -> list[Claimed] | None:
     """PostgreSQL, on a connection where each statement is a transaction of its own
-    (``Database.statements``): ``claim_due`` in two statements, or None, leasing
-    nothing, when a candidate is a probe (then claim in a transaction).
+    (``Database.statements``): ``claim_due`` in one statement, or None, leasing nothing,
+    when a candidate is a probe (then claim in a transaction).
 
-    Rows whose circuit opened between the two statements are released: the worker that
-    opened it set when its probe is due. Those and rows of a disabled or deleted webhook
-    are settled by a statement after the lease's commit; a connection lost in between
-    leaves them leased until the lease lapses, as a lost ``COMMIT`` answer would, and
-    they are claimed again then.
+    Rows of a disabled or deleted webhook are failed by a statement after the lease's
+    commit; a connection lost in between leaves them leased until the lease lapses, as
+    a lost ``COMMIT`` answer would, and they are claimed again then.
     """
-    picked = pick_due(conn, now=now, limit=limit, per_url=per_url, busy=busy)
-    if picked.probes:
+    busy = busy or {}
+    rows = _PG_CLAIM.rows(
+        conn,
+        {
+            "now": now,
+            "scan": limit * 4,
+            "per_url": per_url,
+            "saturated": [url for url, n in busy.items() if n >= per_url],
+            "busy_urls": list(busy),
+            "busy_counts": list(busy.values()),
+            "worker": worker,
+            "lease_until": now + lease_seconds,
+            "n": limit,
+        },
+    )
+    if rows[0][-1]:
         return None
-    return _lease(conn, worker, picked.ids, now, now + lease_seconds, limit, None)
+    # One snapshot: a leased row's circuit is closed, as the candidates' were.
+    leased = [r[:-1] for r in rows if r[0] is not None]
+    return _settle(conn, worker, leased, now, probe_interval=None)
 
 
 def _lease(
@@ -214,12 +239,11 @@ def _lease(
     now: float,
     until: float,
     limit: int,
-    probe_interval: float | None,
+    probe_interval: float,
 ) -> list[Claimed]:
     """Lease the first ``limit`` of the candidates ``ids`` that are still due (the rest
     stand in for those another worker took meanwhile), and return what sending them
-    needs; ``probe_interval`` None: rows behind an open circuit are released, not
-    probed."""
+    needs."""
     if not ids:
         return []
     params = {"worker": worker, "lease_until": until, "now": now, "n": limit, "ids": ids}
@@ -230,6 +254,19 @@ def _lease(
         if not leased_ids:
             return []
         leased = _SQLITE_DETAILS.rows(conn, {"ids": leased_ids})
+    return _settle(conn, worker, leased, now, probe_interval)
+
+
+def _settle(
+    conn: Connection,
+    worker: str,
+    leased: Sequence[Sequence[Any]],
+    now: float,
+    probe_interval: float | None,
+) -> list[Claimed]:
+    """The leased rows (``_DETAILS``) to send; one probe per open circuit, the others
+    released; rows of a disabled or deleted webhook failed. ``probe_interval`` None:
+    no probes here, rows behind an open circuit are released."""
     claimed: list[Claimed] = []
     probing: set[str] = set()
     released: list[int] = []
