@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 
 async def _run(settings: Settings, worker_id: str | None) -> None:
     store = await asyncio.to_thread(open_store, settings)
-    # this process's pool is the dispatcher's alone: small cycles may run on the loop
-    dispatcher = Dispatcher(store, worker_id, inline_cycles=True)
+    dispatcher = Dispatcher(store, worker_id)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.stop)

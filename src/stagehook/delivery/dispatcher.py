@@ -19,9 +19,9 @@ import logging
 import random
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
@@ -33,7 +33,6 @@ from stagehook.store.outbox.retention import purge
 from stagehook.store.secret_box import secret_box
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PURGE_SECONDS = 3600.0
 #: How long a finished attempt may wait for company before it is recorded.
@@ -48,15 +47,6 @@ BACKOFF_MAX = 10.0
 #: capped PostgreSQL at 33 % of the raw POST ceiling, 4 gives 37-39 % (SQLite 58-61 %
 #: -> 67-69 %; docs/benchmarks.md).
 HELD_PER_SLOT = 4
-#: In a dispatcher that has its database pool to itself (the worker process), on
-#: PostgreSQL, a cycle of fewer than this many rows (results to record; rows the last
-#: claim found, and a claim asks for at most this many then) runs on the event loop
-#: itself: its statements cost less there than the hop to a worker thread and back (under
-#: a steady submit load the hops were 30 % of the worker child's CPU). A backlog's
-#: cycles, the cycle after a failure, every SQLite cycle (its writer lock can wait) and
-#: a dispatcher that shares the API's pool (its checkout can wait) run on a thread, so
-#: the sends go on meanwhile.
-INLINE_ROWS = 16
 
 
 def _first_line(exc: BaseException) -> str:
@@ -65,11 +55,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 class Dispatcher:
-    def __init__(
-        self, store: Store, worker_id: str | None = None, *, inline_cycles: bool = False
-    ) -> None:
-        """``inline_cycles``: the store's connection pool is this dispatcher's alone (the
-        worker process), so small cycles may run on the loop (``INLINE_ROWS``)."""
+    def __init__(self, store: Store, worker_id: str | None = None) -> None:
         self.store = store
         self.settings = store.settings
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
@@ -102,11 +88,6 @@ class Dispatcher:
         # the rows waiting behind the circuit are claimable, and the claims are woken.
         self._probes_done: set[int] = set()
         self._due_checked = float("-inf")
-        # Rows the last claim found, and whether the database answered the last call:
-        # what decides whether a cycle may run on the loop (``_inline``).
-        self._inline_cycles = inline_cycles and not store.db.is_sqlite
-        self._last_claimed = 0
-        self._answering = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
 
@@ -172,7 +153,7 @@ class Dispatcher:
                     self._record_timer.cancel()
                     self._record_timer = None
                 results, self._results = self._results, []
-            want = room = 0
+            room = 0
             if claim:
                 room = max(0, min(self._free(), self.settings.claim_batch))
                 self._claim_short = True
@@ -180,12 +161,12 @@ class Dispatcher:
                 # nothing finished, or every slot is busy: deliveries wake the loop
                 await self._sleep(wake, self.settings.poll_interval)
                 continue
-            inline = self._inline(len(results), claim=claim)
-            want = min(room, INLINE_ROWS) if inline else room
             try:
-                claimed = await self._in_cycle(
-                    inline, self._exchange, results, want, dict(self._held)
-                )
+                # On a worker thread: the loop goes on sending meanwhile. (Run on the
+                # loop, small PostgreSQL cycles cost the worker child less CPU, but the
+                # loop waited on each round trip: a delivery's p50 from the submit's
+                # answer went 3.2 -> 4.1-5.3 ms, its p99 14.5-20.8 -> 29-45 ms.)
+                claimed = await asyncio.to_thread(self._exchange, results, room, dict(self._held))
             except Exception as exc:
                 # The database went away (restart, failover): keep the results, back off.
                 # They wait in memory rather than being dropped, so an outage shorter
@@ -209,11 +190,10 @@ class Dispatcher:
                     self._probes_done -= recorded
                     self._wake.set()  # the circuit is closed now: claim behind it
             if claim:
-                self._claim_short = len(claimed) >= want or room < self.settings.claim_batch
-                self._last_claimed = len(claimed)
+                self._claim_short = len(claimed) >= room or room < self.settings.claim_batch
             self._start(claimed)
             free = self._free()
-            if claim and free > 0 and len(claimed) == want:
+            if claim and free > 0 and len(claimed) == room:
                 continue  # a full batch and room for more: probably more due right now
             if wake.is_set():
                 continue  # deliveries finished, or work was committed, meanwhile
@@ -229,26 +209,6 @@ class Dispatcher:
                     )
                     timeout, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
             await self._sleep(wake, timeout)
-
-    def _inline(self, results: int, *, claim: bool) -> bool:
-        """Whether a cycle recording ``results`` (and claiming, if ``claim``) may run on
-        the loop (see ``INLINE_ROWS``): the database answered the last call, and neither
-        the results nor the last claim were a backlog."""
-        if not (self._inline_cycles and self._answering) or results >= INLINE_ROWS:
-            return False
-        return not claim or self._last_claimed < INLINE_ROWS
-
-    async def _in_cycle(self, inline: bool, work: Callable[..., T], *args: Any) -> T:
-        """``work(*args)``, the database work of a cycle: on the loop if ``inline``, else
-        on a worker thread. A failure sends the next cycles to a thread until the
-        database answers again (an outage can block a call for its connect timeout)."""
-        try:
-            result = work(*args) if inline else await asyncio.to_thread(work, *args)
-        except BaseException:
-            self._answering = False
-            raise
-        self._answering = True
-        return result
 
     @staticmethod
     async def _sleep(event: asyncio.Event, timeout: float) -> None:
@@ -371,7 +331,7 @@ class Dispatcher:
             with db.read() if db.is_sqlite else db.statements() as conn:
                 return claim.next_due(conn, self.store.clock.now())
 
-        soonest = await self._in_cycle(self._inline(0, claim=False), due)
+        soonest = await asyncio.to_thread(due)
         if soonest is None:
             return self.settings.poll_interval
         wait = soonest - self.store.clock.now()
