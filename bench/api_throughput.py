@@ -364,7 +364,8 @@ def main() -> None:
     parser.add_argument(
         "--receiver-log",
         default=None,
-        help="file the receiver logs arrivals to (kept after the run; default: a temporary file, removed)",
+        help="file the receiver logs arrivals to, kept after the run"
+        " (default: a temporary file, removed)",
     )
     args = parser.parse_args()
     args.backend = args.backend or ["sqlite", "postgresql"]

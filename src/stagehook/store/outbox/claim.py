@@ -15,12 +15,11 @@ table of 5,000 due rows; the two steps take a few milliseconds).
 ``claim_due_alone`` runs them as one statement that is a transaction of its own
 (``Database.statements``): one round trip instead of four (BEGIN, pick, lease, COMMIT),
 which were a third of a delivery's time from commit to arrival at half the submit
-capacity (docs/benchmarks.md). There the lease joins the materialized candidates by
-primary key, so it stays a lookup per candidate. The lease checks what it takes (still
-due, not leased, row-locked), so nothing is taken twice. It steps aside when a candidate
-is a probe (an open circuit whose probe is due): a probe's lease, the release of the
-other rows of its URL and the next probe's time commit together, so the caller claims in
-a transaction then.
+capacity (docs/benchmarks.md). There the lease looks each candidate up by primary key (a
+lateral lookup). The lease checks what it takes (still due, not leased, row-locked), so
+nothing is taken twice. It steps aside when a candidate is a probe (an open circuit
+whose probe is due): a probe's lease, the release of the other rows of its URL and the
+next probe's time commit together, so the caller claims in a transaction then.
 
 The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
 per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
@@ -42,7 +41,8 @@ _DUE = due_condition("d.status")
 # Due rows, not leased, their circuit closed or its probe due, oldest first, numbered per
 # URL (``rn``), with {not_saturated} to leave out URLs whose cap is reached.
 _RANKED = f"""(
-  SELECT c.id, c.url, row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
+  SELECT c.id, c.url, c.next_attempt_at,
+         row_number() OVER (PARTITION BY c.url ORDER BY c.next_attempt_at, c.id) AS rn
   FROM (
     SELECT d.id, d.url, d.next_attempt_at FROM deliveries d
     WHERE {_DUE} AND d.next_attempt_at <= :now
@@ -73,18 +73,19 @@ class _Candidate(NamedTuple):
     rn: int
 
 
-# Lock and lease the first ``:n`` candidates ({candidates}: rows ``d``) that are still
-# due (another worker may have won some).
-_LEASE = f"""
+# Lease the rows {rows} selects: still due, not leased (another worker may have won
+# some), at most ``:n``.
+_LEASE = """
 UPDATE deliveries SET lease_owner = :worker, lease_expires_at = :lease_until
-WHERE id IN (
-  SELECT d.id FROM {{candidates}} AND {_DUE}
-    AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)
-  ORDER BY d.next_attempt_at LIMIT :n
-  {{lock}}
-)
+WHERE id IN ({rows})
 RETURNING id, event_uid, event_type, webhook_id, url, attempts, retry_base, next_attempt_at
 """
+_STILL_DUE = f"{_DUE} AND (d.lease_expires_at IS NULL OR d.lease_expires_at < :now)"
+_BY_ID = f"""
+  SELECT d.id FROM deliveries d WHERE d.id IN_LIST(ids) AND {_STILL_DUE}
+  ORDER BY d.next_attempt_at LIMIT :n {{lock}}
+"""
+
 
 # What sending needs, per leased row: the event's bytes, the webhook's secrets and state.
 _DETAILS = """
@@ -100,26 +101,26 @@ ORDER BY d.next_attempt_at, d.id
 """
 
 #: SQLite: lease, then read the leased rows' details (its RETURNING cannot join).
-_BY_ID = "deliveries d WHERE d.id IN_LIST(ids)"
-_SQLITE_LEASE = Prepared.sql(_LEASE.format(candidates=_BY_ID, lock=""))
+_SQLITE_LEASE = Prepared.sql(_LEASE.format(rows=_BY_ID.format(lock="")))
 _SQLITE_DETAILS = Prepared.sql(
     _DETAILS.format(leased="deliveries", where="WHERE d.id IN_LIST(ids)")
 )
 #: PostgreSQL: one statement, row locks skipping rows another worker is leasing.
 _PG_LEASE_WITH_DETAILS = Prepared.sql(
     "WITH leased AS ("
-    + _LEASE.format(candidates=_BY_ID, lock="FOR UPDATE SKIP LOCKED")
+    + _LEASE.format(rows=_BY_ID.format(lock="FOR UPDATE SKIP LOCKED"))
     + ")"
     + _DETAILS.format(leased="leased", where="")
 )
-#: PostgreSQL: the whole claim in one statement (``claim_due_alone``). The lease joins
-#: the materialized candidates to ``deliveries``, a primary-key lookup per candidate as
-#: with the list of ids (``= ANY(ARRAY(SELECT ...))`` let the planner scan every due
-#: row instead); ``busy`` comes as two arrays. It leases nothing when a candidate is a
-#: probe, and always returns one row at least: the leased rows' details, or NULLs, and
-#: last whether probes wait.
+#: PostgreSQL: the whole claim in one statement (``claim_due_alone``). The lease looks
+#: each materialized candidate up by primary key, oldest first, locking as it goes
+#: until it has ``:n``: a lateral lookup leaves the planner no other way (joined, or
+#: as ``= ANY(ARRAY(SELECT ...))``, it chose to read every due row through the partial
+#: index, by its statistics or for want of them). ``busy`` comes as two arrays. It
+#: leases nothing when a candidate is a probe, and always returns one row at least:
+#: the leased rows' details, or NULLs, and last whether probes wait.
 _PG_CLAIM = Prepared.sql(
-    "WITH picked AS MATERIALIZED (SELECT ranked.id, "
+    "WITH picked AS MATERIALIZED (SELECT ranked.id, ranked.next_attempt_at, "
     + _PROBE
     + " AS probe FROM "
     + _RANKED.format(not_saturated="AND NOT (d.url = ANY(CAST(:saturated AS text[])))")
@@ -131,9 +132,14 @@ _PG_CLAIM = Prepared.sql(
   SELECT COALESCE(bool_or(probe), false) AS probes FROM picked
 ), leased AS ("""
     + _LEASE.format(
-        candidates="picked JOIN deliveries d ON d.id = picked.id"
-        " WHERE NOT (SELECT probes FROM waiting)",
-        lock="FOR UPDATE OF d SKIP LOCKED",
+        rows=f"""
+  SELECT l.id FROM (
+    SELECT id, next_attempt_at FROM picked WHERE NOT (SELECT probes FROM waiting)
+    ORDER BY next_attempt_at, id
+  ) p CROSS JOIN LATERAL (
+    SELECT d.id FROM deliveries d WHERE d.id = p.id AND {_STILL_DUE} FOR UPDATE SKIP LOCKED
+  ) l LIMIT :n
+"""
     )
     + ") SELECT x.*, waiting.probes FROM waiting LEFT JOIN LATERAL ("
     + _DETAILS.format(leased="leased", where="")
