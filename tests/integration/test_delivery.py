@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from stagehook.delivery import dispatcher
 from stagehook.store.context import Store
-from stagehook.store.outbox import workers
+from stagehook.store.outbox import claim, workers
 from stagehook.store.tables import endpoints, events
 from tests.support.api import Api
 from tests.support.deliveries import (
@@ -26,7 +26,6 @@ from tests.support.deliveries import (
     wait_status,
 )
 from tests.support.receiver import Receiver, Response
-from tests.support.statements import listening
 from tests.support.waiting import wait_until
 from tests.support.workflows import ANNOTATE, COMPLETE, REVIEW
 
@@ -300,28 +299,26 @@ def test_a_drained_queue_is_not_claimed_again_when_its_deliveries_finish(
 ) -> None:
     """PostgreSQL (where claims have a loop of their own): a claim that took every due
     row leaves nothing for its deliveries' completions to claim, so they do not wake
-    another claim (under a steady submit load, four claims in ten had found nothing).
-    With no circuit open, the claim's statements run without a transaction around them
-    (no BEGIN and COMMIT round trips)."""
+    another claim (under a steady submit load, four claims in ten had found nothing)."""
     monkeypatch.setattr(dispatcher, "DUE_RECHECK", 30.0)  # no timed look meanwhile
-    picks: list[tuple[float, bool]] = []
+    picks: list[float] = []
+    claim_due_alone = claim.claim_due_alone
 
-    def capture(conn: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().startswith("WITH picked AS"):
-            picks.append((time.monotonic(), conn.connection.dbapi_connection.autocommit))
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        picks.append(time.monotonic())
+        return await claim_due_alone(*args, **kwargs)
 
+    monkeypatch.setattr(claim, "claim_due_alone", spy)
     with Receiver() as receiver:
         receiver.script("/h", [Response.slow(0.6)])
         project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"))
-        with listening(store.db.engine, capture):
-            submit(api, project_hash, tasks)
-            arrived = receiver.wait_for(1, "/h")[0].at
-            wait_status(api, project_hash, "delivered")
-            time.sleep(0.3)  # a claim woken by the completion has run by now
+        submit(api, project_hash, tasks)
+        arrived = receiver.wait_for(1, "/h")[0].at
+        wait_status(api, project_hash, "delivered")
+        time.sleep(0.3)  # a claim woken by the completion has run by now
     assert picks, "no claim ran"
-    assert all(autocommit for _, autocommit in picks), picks
     # the completion came 0.6 s after the request arrived: no claim after it
-    assert all(at < arrived + 0.5 for at, _ in picks), [at - arrived for at, _ in picks]
+    assert all(at < arrived + 0.5 for at in picks), [at - arrived for at in picks]
 
 
 @pytest.mark.settings(
@@ -367,34 +364,32 @@ def running(cycles: dispatcher.Dispatcher, name: str) -> Iterator[None]:
         loop.close()
 
 
-def test_claims_and_records_run_on_threads_so_the_loop_keeps_sending(
-    undispatched: tuple[Api, Store],
+def test_a_postgresql_dispatcher_claims_and_records_on_its_loops_own_connections(
+    undispatched: tuple[Api, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cycle's statements wait on the database; on the dispatcher's loop they held up
-    every send and wake-up meanwhile (a delivery's p99 at half the submit capacity went
-    from 15-21 to 29-45 ms on PostgreSQL), so they run on worker threads."""
+    """On PostgreSQL a claim and a batch of successes are one statement each and run on
+    the loop's own connections (store/async_statements.py): no thread hop, and the loop
+    goes on sending while they are out. Only failures and due probes go to a worker
+    thread's transaction (``_exchange``); on SQLite every cycle does."""
     api, store = undispatched
-    names: list[str] = []
-    starts = (
-        "WITH picked AS",
-        "SELECT ranked.id",
-        "WITH attempted",
-        "INSERT INTO delivery_attempts",
-    )
+    on_threads: list[tuple[int, int]] = []
+    exchange = dispatcher.Dispatcher._exchange
 
-    def capture(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().startswith(starts):
-            names.append(threading.current_thread().name)
+    def spy(self: dispatcher.Dispatcher, results: Any, want: int, busy: Any) -> Any:
+        on_threads.append((len(results), want))
+        return exchange(self, results, want, busy)
 
+    monkeypatch.setattr(dispatcher.Dispatcher, "_exchange", spy)
     with Receiver() as receiver, running(dispatcher.Dispatcher(store), "the-dispatcher"):
         project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 3)
-        with listening(store.db.engine, capture):
-            for n, task in enumerate(tasks, start=1):
-                submit(api, project_hash, [task])
-                receiver.wait_for(n, "/h")
-                wait_status(api, project_hash, "delivered")
-    assert len(names) >= 6, names  # three claims and three records at least
-    assert "the-dispatcher" not in names, names
+        for n, task in enumerate(tasks, start=1):
+            submit(api, project_hash, [task])
+            receiver.wait_for(n, "/h")
+            wait_status(api, project_hash, "delivered")
+    if store.db.is_sqlite:
+        assert len(on_threads) >= 3, on_threads
+    else:
+        assert on_threads == []
 
 
 def test_leases_a_leaving_worker_hands_back_are_claimed_at_once(api: Api, store: Store) -> None:

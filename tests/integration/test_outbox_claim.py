@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,7 @@ from stagehook.store.context import Store
 from stagehook.store.outbox.claim import claim_due, claim_due_alone, release
 from stagehook.store.outbox.record import record_attempts
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
+from stagehook.store.prepared import Prepared
 from stagehook.store.tables import (
     deliveries,
     delivery_attempts,
@@ -95,7 +97,8 @@ def qstore(db_url: str, tmp_path: Path) -> Store:
 @pytest.mark.parametrize("how", ["in a transaction", "statement by statement"])
 def test_concurrent_claimers_never_share_a_live_lease(qstore: Store, how: str) -> None:
     """Eight claimers, each claim in a transaction (``claim_due``) or, on PostgreSQL,
-    as statements that are each a transaction of their own (``claim_due_alone``)."""
+    one statement that is a transaction of its own, on an event loop's connection
+    (``claim_due_alone``)."""
     alone = how == "statement by statement"
     if alone and qstore.db.is_sqlite:
         pytest.skip("SQLite claims in its one writer's transactions")
@@ -104,24 +107,36 @@ def test_concurrent_claimers_never_share_a_live_lease(qstore: Store, how: str) -
     errors: list[BaseException] = []
     lock = threading.Lock()
 
-    def claimer(name: str) -> None:
+    async def claims_alone(name: str) -> None:
+        db = qstore.db.async_statements()
         try:
             for _ in range(200):
-                with qstore.db.statements() if alone else qstore.db.write() as conn:
-                    claim = claim_due_alone if alone else claim_due
-                    got = claim(
-                        conn,
-                        name,
-                        now=qstore.clock.now(),
-                        lease_seconds=300,
-                        limit=7,
-                        per_url=3,
-                    )
+                got = await claim_due_alone(
+                    db, name, now=qstore.clock.now(), lease_seconds=300, limit=7, per_url=3
+                )
                 assert got is not None, "no circuit is open: nothing is left to a transaction"
-                assert len(got) <= 7, "a claim takes at most its limit"
-                with lock:
-                    claims.update(c.id for c in got)
-                if not got:
+                if not took(got):
+                    return
+        finally:
+            await db.close()
+
+    def took(got: list[Claimed]) -> bool:
+        assert len(got) <= 7, "a claim takes at most its limit"
+        with lock:
+            claims.update(c.id for c in got)
+        return bool(got)
+
+    def claimer(name: str) -> None:
+        try:
+            if alone:
+                asyncio.run(claims_alone(name))
+                return
+            for _ in range(200):
+                with qstore.db.write() as conn:
+                    got = claim_due(
+                        conn, name, now=qstore.clock.now(), lease_seconds=300, limit=7, per_url=3
+                    )
+                if not took(got):
                     return
         except BaseException as exc:  # surfaced below
             errors.append(exc)
@@ -139,14 +154,26 @@ def test_concurrent_claimers_never_share_a_live_lease(qstore: Store, how: str) -
     assert None not in owners
 
 
+def _alone(store: Store, worker: str, **terms: Any) -> list[Claimed] | None:
+    """``claim_due_alone`` as the dispatcher runs it, on an event loop's connection."""
+
+    async def claim() -> list[Claimed] | None:
+        db = store.db.async_statements()
+        try:
+            return await claim_due_alone(db, worker, **terms)
+        finally:
+            await db.close()
+
+    return asyncio.run(claim())
+
+
 def _claim(store: Store, how: str, worker: str, **terms: Any) -> list[Claimed]:
     """One claim, as the dispatcher makes it: in a transaction, or on PostgreSQL
     statement by statement."""
     if how == "statement by statement":
         if store.db.is_sqlite:
             pytest.skip("SQLite claims in its one writer's transactions")
-        with store.db.statements() as conn:
-            got = claim_due_alone(conn, worker, **terms)
+        got = _alone(store, worker, **terms)
         assert got is not None
         return got
     with store.db.write() as conn:
@@ -214,13 +241,8 @@ def test_a_claim_statement_by_statement_leaves_a_due_probe_to_a_transaction(
     url = "http://127.0.0.1:9/h"
     seed(qstore, url=url, urls=2)
     _open_circuit(qstore, f"{url}0", probe_in=-1)  # its probe is due
-    with qstore.db.statements() as conn:
-        assert (
-            claim_due_alone(
-                conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=50, per_url=4
-            )
-            is None
-        )
+    now = qstore.clock.now()
+    assert _alone(qstore, "a", now=now, lease_seconds=60, limit=50, per_url=4) is None
     assert _leased(qstore) == Counter()
     with qstore.db.write() as conn:
         got = claim_due(conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=50, per_url=4)
@@ -232,10 +254,7 @@ def test_a_claim_statement_by_statement_fails_rows_of_a_disabled_webhook(qstore:
     seed(qstore, urls=2)
     with qstore.db.write() as conn:
         conn.execute(update(webhooks).values(enabled=False))
-    with qstore.db.statements() as conn:
-        got = claim_due_alone(
-            conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=10, per_url=4
-        )
+    got = _alone(qstore, "a", now=qstore.clock.now(), lease_seconds=60, limit=10, per_url=4)
     assert got == []
     assert _leased(qstore) == Counter()
     with qstore.db.read() as conn:
@@ -248,7 +267,7 @@ def test_a_claim_statement_by_statement_fails_rows_of_a_disabled_webhook(qstore:
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("statistics", ["none yet", "analyzed"])
 def test_a_claim_in_one_statement_leases_by_key_whatever_the_table_believes(
-    qstore: Store, statistics: str
+    qstore: Store, statistics: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The one-statement claim leases its candidates by primary key, whatever the
     statistics say: joined, or as an array from a subquery, the planner read every due
@@ -267,17 +286,58 @@ def test_a_claim_in_one_statement_leases_by_key_whatever_the_table_believes(
                 {"now": qstore.clock.now()},
             )
             conn.execute(text("ANALYZE deliveries"))
-    with captured(qstore.db.engine, "WITH picked AS") as seen, qstore.db.statements() as conn:
-        got = claim_due_alone(
-            conn, "a", now=qstore.clock.now(), lease_seconds=60, limit=10, per_url=4
-        )
+    seen: list[tuple[Prepared, dict[str, Any]]] = []
+    rows_async = Prepared.rows_async
+
+    async def capture(statement: Prepared, conn: Any, dialect: Any, values: Any) -> Any:
+        seen.append((statement, values))
+        return await rows_async(statement, conn, dialect, values)
+
+    monkeypatch.setattr(Prepared, "rows_async", capture)
+    got = _alone(qstore, "a", now=qstore.clock.now(), lease_seconds=60, limit=10, per_url=4)
     assert got is not None and len(got) == 10
-    lines = plan(qstore.db.engine, *seen[0])
+    (statement, values), *_ = seen
+    compiled = statement._plan_of(qstore.db.engine.dialect)
+    lines = plan(qstore.db.engine, compiled.sql, compiled.params(values))
     # the rows to lease: every scan of deliveries under the UPDATE is by primary key
     leasing = lines[next(i for i, x in enumerate(lines) if "Update on deliveries" in x) :]
     scans = [x for x in leasing if " on deliveries" in x and "Scan" in x]
     assert scans, lines
     assert all("using pk_deliveries" in x for x in scans), "\n".join(leasing)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_claim_waiting_on_the_database_leaves_the_loop_free(qstore: Store) -> None:
+    """The dispatcher's loop sends and hears wake-ups while its claim is out: the
+    statement is awaited, not waited for (run with the blocking driver on the loop, it
+    held up every send; a thread hop per cycle cost a fifth of the worker's CPU)."""
+    seed(qstore, urls=2)
+
+    async def scenario() -> tuple[int, int]:
+        db = qstore.db.async_statements()
+        ticks = 0
+        with qstore.db.engine.connect() as locker:  # the table locked for a second
+            locker.execute(text("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE"))
+            unlock = threading.Timer(1.0, locker.rollback)
+            unlock.start()
+            try:
+                claiming = asyncio.create_task(
+                    claim_due_alone(
+                        db, "a", now=qstore.clock.now(), lease_seconds=60, limit=10, per_url=4
+                    )
+                )
+                for _ in range(25):  # a blocked loop would tick only once the lock is gone
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+                assert not claiming.done(), "the loop ticked while the claim waits on the lock"
+                got = await asyncio.wait_for(claiming, timeout=10)
+            finally:
+                unlock.join(timeout=5)
+                await db.close()
+        assert got is not None
+        return ticks, len(got)
+
+    assert asyncio.run(scenario()) == (25, 8)
 
 
 def _attempt(

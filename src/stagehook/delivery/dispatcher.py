@@ -21,11 +21,12 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from stagehook.delivery import metrics
 from stagehook.delivery.outcome import AttemptResult, decide
 from stagehook.delivery.sender import Sender
+from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.context import Store
 from stagehook.store.outbox import claim, record, workers
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, Recorded
@@ -47,6 +48,14 @@ BACKOFF_MAX = 10.0
 #: capped PostgreSQL at 33 % of the raw POST ceiling, 4 gives 37-39 % (SQLite 58-61 %
 #: -> 67-69 %; docs/benchmarks.md).
 HELD_PER_SLOT = 4
+
+
+class _LoopConnections(NamedTuple):
+    """PostgreSQL: a dispatcher's connections on its loop, one per loop of cycles, so a
+    record never waits behind a claim's statement or the other way round."""
+
+    claims: AsyncStatements
+    records: AsyncStatements
 
 
 def _first_line(exc: BaseException) -> str:
@@ -90,6 +99,8 @@ class Dispatcher:
         self._due_checked = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sender: Sender | None = None
+        # PostgreSQL: the loop's own connections for the one-statement cycles (``_cycle``)
+        self._pg: _LoopConnections | None = None
 
     # waking ---------------------------------------------------------------
     def wake(self) -> None:
@@ -107,6 +118,10 @@ class Dispatcher:
         """Run until ``stop()``; then finish or release in-flight work and return."""
         self._loop = asyncio.get_running_loop()
         self.sender = Sender(self.settings)
+        if not self.store.db.is_sqlite:
+            self._pg = _LoopConnections(
+                claims=self.store.db.async_statements(), records=self.store.db.async_statements()
+            )
         self.store.db.add_wake_listener(self.wake)
         await asyncio.to_thread(workers.register, self.store, self.worker_id)
         helpers = [asyncio.create_task(self._housekeeping(), name="stagehook-housekeeping")]
@@ -162,11 +177,7 @@ class Dispatcher:
                 await self._sleep(wake, self.settings.poll_interval)
                 continue
             try:
-                # On a worker thread: the loop goes on sending meanwhile. (Run on the
-                # loop, small PostgreSQL cycles cost the worker child less CPU, but the
-                # loop waited on each round trip: a delivery's p50 from the submit's
-                # answer went 3.2 -> 4.1-5.3 ms, its p99 14.5-20.8 -> 29-45 ms.)
-                claimed = await asyncio.to_thread(self._exchange, results, room, dict(self._held))
+                claimed = await self._cycle(results, room, dict(self._held))
             except Exception as exc:
                 # The database went away (restart, failover): keep the results, back off.
                 # They wait in memory rather than being dropped, so an outage shorter
@@ -245,30 +256,36 @@ class Dispatcher:
             self._inflight[item.id] = asyncio.create_task(self._deliver(item))
         self._ready.extendleft(reversed(waiting))
 
+    async def _cycle(
+        self, results: list[Recorded], want: int, busy: dict[str, int]
+    ) -> list[Claimed]:
+        """A cycle's database work: record ``results``, then lease up to ``want`` due rows.
+
+        On PostgreSQL the cycles that are one statement run on the loop, on connections
+        of its own without a thread hop (store/async_statements.py; each statement a
+        transaction of its own, no BEGIN and COMMIT round trips): a claim
+        (``claim_due_alone``) and a batch of successes (``record_successes``). The rest
+        runs on a worker thread in one transaction (``_exchange``): failures (their
+        attempt, retry time and receiver health commit together), a claim that meets a
+        due probe (its lease and the next probe's time), and every SQLite cycle."""
+        if self._pg is not None:
+            now = self.store.clock.now()
+            if want > 0 and not results:
+                claimed = await claim.claim_due_alone(
+                    self._pg.claims, self.worker_id, now=now, **self._claim_terms(want, busy)
+                )
+                if claimed is not None:
+                    return self._opened(claimed)
+            elif want <= 0 and all(r.success for r in results):
+                await record.record_successes(self._pg.records, self.worker_id, results, now=now)
+                return []
+        return await asyncio.to_thread(self._exchange, results, want, busy)
+
     def _exchange(self, results: list[Recorded], want: int, busy: dict[str, int]) -> list[Claimed]:
         """Record ``results``, then lease up to ``want`` due rows, in one write
-        transaction (SQLite: one loop does both).
-
-        PostgreSQL records and claims in two loops, and there a cycle runs its statements
-        without BEGIN and COMMIT round trips (``Database.statements``: each statement a
-        transaction of its own) when each one checks what it changes: a cycle that only
-        records successes (store/outbox/record.py writes them in one statement), and a
-        claim (``claim_due_alone``: pick, then lease under row locks). A claim that meets
-        a probe, and failures (their attempt, retry time and receiver health), keep a
-        transaction: a probe's lease and the next probe's time commit together."""
+        transaction (on a worker thread: the caller is ``_cycle``)."""
         db = self.store.db
-        if not db.is_sqlite and want > 0 and not results:
-            with db.statements() as conn:
-                claimed = claim.claim_due_alone(
-                    conn,
-                    self.worker_id,
-                    now=self.store.clock.now(),
-                    **self._claim_terms(want, busy),
-                )
-            if claimed is not None:
-                return self._opened(claimed)
-        alone = not db.is_sqlite and want <= 0 and all(r.success for r in results)
-        with db.statements() if alone else db.write(urgent=True) as conn:
+        with db.write(urgent=True) as conn:
             now = self.store.clock.now()
             if results:
                 record.record_attempts(
@@ -326,12 +343,13 @@ class Dispatcher:
 
     async def _idle_timeout(self, claimed: int) -> float:
         def due() -> float | None:
-            db = self.store.db
-            # one statement: on PostgreSQL no BEGIN and COMMIT round trips around it
-            with db.read() if db.is_sqlite else db.statements() as conn:
+            with self.store.db.read() as conn:
                 return claim.next_due(conn, self.store.clock.now())
 
-        soonest = await asyncio.to_thread(due)
+        if self._pg is not None:  # one statement, on the loop as the claims
+            soonest = await claim.next_due_alone(self._pg.claims, self.store.clock.now())
+        else:
+            soonest = await asyncio.to_thread(due)
         if soonest is None:
             return self.settings.poll_interval
         wait = soonest - self.store.clock.now()
@@ -419,7 +437,7 @@ class Dispatcher:
         while self._results:
             batch, self._results = self._results, []
             try:
-                await asyncio.to_thread(self._exchange, batch, 0, {})
+                await self._cycle(batch, 0, {})
                 backoff = BACKOFF_START
             except Exception as exc:
                 self._results = batch + self._results
@@ -473,3 +491,6 @@ class Dispatcher:
             log.exception("could not release leases on shutdown; they expire by themselves")
         if self.sender is not None:
             await self.sender.close()
+        if self._pg is not None:
+            for connection in self._pg:
+                await connection.close()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from stagehook.errors import Unavailable
+from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.group_commit import GroupCommit
 from stagehook.store.loop_reads import LoopReads
 from stagehook.store.pg_notify import WAKE_CHANNEL, Notifier
@@ -348,6 +349,13 @@ class Database:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    def async_statements(self) -> AsyncStatements:
+        """PostgreSQL: statements on a connection of the calling event loop's own, each a
+        transaction of its own (store/async_statements.py)."""
+        if self.is_sqlite:
+            raise TypeError("SQLite writes in transactions of its one writer (write)")
+        return AsyncStatements(self._libpq_url(), self.engine.dialect)
 
     def _libpq_url(self) -> str:
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import JSON, Connection, bindparam, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -160,7 +161,9 @@ class Prepared:
         return cls(sqlite, postgresql=text(_IN_LIST.sub(r"= ANY(:\1)", statement)))
 
     def _plan(self, conn: Connection) -> _Plan:
-        dialect = conn.dialect
+        return self._plan_of(conn.dialect)
+
+    def _plan_of(self, dialect: Dialect) -> _Plan:
         plan = self._plans.get(dialect.name)
         if plan is None:
             statement = self._dialects.get(dialect.name, self.statement)
@@ -180,6 +183,18 @@ class Prepared:
 
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         return self.send(conn, values).first()
+
+    async def rows_async(
+        self, conn: psycopg.AsyncConnection[Any], dialect: Dialect, values: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """``rows`` on psycopg's async connection (store/async_statements.py), compiled
+        for ``dialect`` (PostgreSQL's); driver errors come out as psycopg's."""
+        plan = self._plan_of(dialect)
+        async with conn.cursor() as cursor:
+            await cursor.execute(plan.sql, plan.params(values))
+            if cursor.description is None:
+                return []
+            return [plan.row(r) for r in await cursor.fetchall()]
 
     def run(self, conn: Connection, values: Mapping[str, Any]) -> None:
         """A write, or any statement whose rows are not wanted."""

@@ -32,9 +32,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, update
 
+from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, due_condition
 from stagehook.store.prepared import Prepared
-from stagehook.store.tables import deliveries, endpoints
+from stagehook.store.tables import endpoints
 
 _DUE = due_condition("d.status")
 
@@ -198,8 +199,8 @@ def claim_due(
     return _lease(conn, worker, ids, now, now + lease_seconds, limit, probe_interval)
 
 
-def claim_due_alone(
-    conn: Connection,
+async def claim_due_alone(
+    db: AsyncStatements,
     worker: str,
     *,
     now: float,
@@ -208,8 +209,8 @@ def claim_due_alone(
     per_url: int,
     busy: Mapping[str, int] | None = None,
 ) -> list[Claimed] | None:
-    """PostgreSQL, on a connection where each statement is a transaction of its own
-    (``Database.statements``): ``claim_due`` in one statement, or None, leasing nothing,
+    """PostgreSQL, on the event loop (store/async_statements.py, every statement a
+    transaction of its own): ``claim_due`` in one statement, or None, leasing nothing,
     when a candidate is a probe (then claim in a transaction).
 
     Rows of a disabled or deleted webhook are failed by a statement after the lease's
@@ -217,8 +218,8 @@ def claim_due_alone(
     a lost ``COMMIT`` answer would, and they are claimed again then.
     """
     busy = busy or {}
-    rows = _PG_CLAIM.rows(
-        conn,
+    rows = await db.rows(
+        _PG_CLAIM,
         {
             "now": now,
             "scan": limit * 4,
@@ -233,9 +234,14 @@ def claim_due_alone(
     )
     if rows[0][-1]:
         return None
-    # One snapshot: a leased row's circuit is closed, as the candidates' were.
-    leased = [r[:-1] for r in rows if r[0] is not None]
-    return _settle(conn, worker, leased, now, probe_interval=None)
+    # One snapshot: a leased row's circuit is closed, as the candidates' were (were one
+    # open, its row would be released, not probed).
+    got = _sort([r[:-1] for r in rows if r[0] is not None], now, probes=False)
+    if got.released:
+        await db.rows(_RELEASE, {"worker": worker, "ids": got.released})
+    if got.stopped:
+        await db.rows(_FAIL_STOPPED, {"worker": worker, "ids": got.stopped, "now": now})
+    return got.claimed
 
 
 def _lease(
@@ -249,7 +255,8 @@ def _lease(
 ) -> list[Claimed]:
     """Lease the first ``limit`` of the candidates ``ids`` that are still due (the rest
     stand in for those another worker took meanwhile), and return what sending them
-    needs."""
+    needs: one probe per open circuit, its other rows released, rows of a disabled or
+    deleted webhook failed, all in the caller's transaction."""
     if not ids:
         return []
     params = {"worker": worker, "lease_until": until, "now": now, "n": limit, "ids": ids}
@@ -260,37 +267,49 @@ def _lease(
         if not leased_ids:
             return []
         leased = _SQLITE_DETAILS.rows(conn, {"ids": leased_ids})
-    return _settle(conn, worker, leased, now, probe_interval)
+    got = _sort(leased, now, probes=True)
+    release(conn, worker, got.released)
+    if got.stopped:
+        _FAIL_STOPPED.run(conn, {"worker": worker, "ids": got.stopped, "now": now})
+    if got.probing:
+        conn.execute(
+            update(endpoints)
+            .where(endpoints.c.url.in_(got.probing))
+            .values(probe_after=now + probe_interval)
+        )
+    return got.claimed
 
 
-def _settle(
-    conn: Connection,
-    worker: str,
-    leased: Sequence[Sequence[Any]],
-    now: float,
-    probe_interval: float | None,
-) -> list[Claimed]:
-    """The leased rows (``_DETAILS``) to send; one probe per open circuit, the others
-    released; rows of a disabled or deleted webhook failed. ``probe_interval`` None:
-    no probes here, rows behind an open circuit are released."""
-    claimed: list[Claimed] = []
-    probing: set[str] = set()
-    released: list[int] = []
-    stopped: list[int] = []
+class _Sorted(NamedTuple):
+    """Leased rows by what becomes of them."""
+
+    claimed: list[Claimed]
+    #: URLs whose circuit is open and which have their probe among ``claimed``
+    probing: set[str]
+    #: to give back: a second row behind an open circuit
+    released: list[int]
+    #: to fail: their webhook is disabled or deleted
+    stopped: list[int]
+
+
+def _sort(leased: Sequence[Sequence[Any]], now: float, *, probes: bool) -> _Sorted:
+    """The leased rows (``_DETAILS``) to send, and those to release or fail: one probe
+    per open circuit (none unless ``probes``), the other rows behind it released."""
+    got = _Sorted([], set(), [], [])
     for r in map(_Leased._make, leased):
         if not r.enabled or r.deleted_at is not None:
-            stopped.append(r.id)
+            got.stopped.append(r.id)
             continue
         probe = bool(r.circuit_open)
         if probe:
-            if probe_interval is None or r.url in probing:
-                released.append(r.id)
+            if not probes or r.url in got.probing:
+                got.released.append(r.id)
                 continue
-            probing.add(r.url)
+            got.probing.add(r.url)
         secrets = [r.secret]
         if r.previous_secret and (r.previous_secret_expires_at or 0) > now:
             secrets.append(r.previous_secret)
-        claimed.append(
+        got.claimed.append(
             Claimed(
                 id=r.id,
                 event_uid=r.event_uid,
@@ -305,42 +324,26 @@ def _settle(
                 probe=probe,
             )
         )
-    if released:
-        release(conn, worker, released)
-    if stopped:
-        _fail_stopped(conn, worker, stopped, now)
-    if probing and probe_interval is not None:
-        conn.execute(
-            update(endpoints)
-            .where(endpoints.c.url.in_(probing))
-            .values(probe_after=now + probe_interval)
-        )
-    return claimed
+    return got
+
+
+_RELEASE = Prepared.sql(
+    "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL"
+    " WHERE id IN_LIST(ids) AND lease_owner = :worker"
+)
+# Deliveries of a disabled or deleted webhook stop here, failed and replayable.
+_FAIL_STOPPED = Prepared.sql(
+    f"UPDATE deliveries SET status = '{DeliveryStatus.FAILED}', lease_owner = NULL,"
+    " lease_expires_at = NULL, completed_at = :now,"
+    " last_error = 'webhook is disabled or deleted'"
+    " WHERE id IN_LIST(ids) AND lease_owner = :worker"
+)
 
 
 def release(conn: Connection, worker: str, ids: Sequence[int]) -> None:
     """Give leased rows back untouched, so any worker may take them at once."""
     if ids:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
-
-
-def _fail_stopped(conn: Connection, worker: str, ids: Sequence[int], now: float) -> None:
-    """Deliveries of a disabled or deleted webhook stop here, failed and replayable."""
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(list(ids)), deliveries.c.lease_owner == worker)
-        .values(
-            status=DeliveryStatus.FAILED,
-            lease_owner=None,
-            lease_expires_at=None,
-            completed_at=now,
-            last_error="webhook is disabled or deleted",
-        )
-    )
+        _RELEASE.run(conn, {"worker": worker, "ids": list(ids)})
 
 
 # The status condition is spelled as the partial index's (see ``due_condition``).
@@ -363,5 +366,15 @@ def next_due(conn: Connection, now: float) -> float | None:
     Leased rows count from their lease's end and rows behind an open circuit from the
     next probe, so a dispatcher never spins on work it cannot take.
     """
-    (value,) = _NEXT_DUE.first(conn, {"now": now}) or (None,)
+    return _due(_NEXT_DUE.first(conn, {"now": now}))
+
+
+async def next_due_alone(db: AsyncStatements, now: float) -> float | None:
+    """``next_due`` on the event loop (PostgreSQL, store/async_statements.py)."""
+    rows = await db.rows(_NEXT_DUE, {"now": now})
+    return _due(rows[0] if rows else None)
+
+
+def _due(row: Sequence[Any] | None) -> float | None:
+    value = row[0] if row else None
     return float(value) if value is not None else None

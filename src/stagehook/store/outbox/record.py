@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
+from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.outbox.health import (
     HEALTHY_CTES,
+    Fold,
     fold,
     healthy_params,
     record_failing,
@@ -99,26 +102,8 @@ def record_attempts(
     """Write a batch of attempts, their deliveries, endpoint health and webhook state."""
     if not results:
         return
-    attempts = [
-        {
-            "delivery_id": r.delivery_id,
-            "attempt_no": r.attempt_no,
-            "started_at": r.started_at,
-            "duration_ms": r.duration_ms,
-            "status_code": r.status_code,
-            "error_class": r.error_class,
-            "error": r.error,
-            "response_excerpt": r.response_excerpt,
-            "request_headers": r.request_headers,
-            "worker": worker,
-        }
-        for r in results
-    ]
-    successes = [
-        {"id": r.delivery_id, "attempts": r.attempt_no, "now": now, "code": r.status_code}
-        for r in results
-        if r.success
-    ]
+    attempts = _attempts(worker, results)
+    successes = _successes(results, now)
     failures = [
         {
             "id": r.delivery_id,
@@ -135,16 +120,7 @@ def record_attempts(
     ]
     if conn.dialect.name == "postgresql":
         folded = fold(results)
-        _PG_RECORD.run(
-            conn,
-            {
-                "worker": worker,
-                "now": now,
-                "attempted": json_param(attempts),
-                "delivered": json_param(successes),
-                **healthy_params(folded),
-            },
-        )
+        _PG_RECORD.run(conn, _pg_record_params(worker, now, attempts, successes, folded))
         _FAILED.run_many(conn, failures)
         record_failing(conn, folded, now, failure_threshold, probe_interval, disable_after)
         return
@@ -154,3 +130,60 @@ def record_attempts(
     _DELIVERED.run_many(conn, successes)
     _FAILED.run_many(conn, failures)
     record_health(conn, results, now, failure_threshold, probe_interval, disable_after)
+
+
+async def record_successes(
+    db: AsyncStatements, worker: str, results: Sequence[Recorded], *, now: float
+) -> None:
+    """PostgreSQL, on the event loop (store/async_statements.py): a batch of successful
+    attempts in one statement that is a transaction of its own, as ``record_attempts``
+    writes it on a connection. A failure needs more statements, and a transaction."""
+    if not all(r.success for r in results):
+        raise ValueError("record_successes writes successes only (record_attempts: any)")
+    if results:
+        params = _pg_record_params(
+            worker, now, _attempts(worker, results), _successes(results, now), fold(results)
+        )
+        await db.rows(_PG_RECORD, params)
+
+
+def _attempts(worker: str, results: Sequence[Recorded]) -> list[dict[str, Any]]:
+    return [
+        {
+            "delivery_id": r.delivery_id,
+            "attempt_no": r.attempt_no,
+            "started_at": r.started_at,
+            "duration_ms": r.duration_ms,
+            "status_code": r.status_code,
+            "error_class": r.error_class,
+            "error": r.error,
+            "response_excerpt": r.response_excerpt,
+            "request_headers": r.request_headers,
+            "worker": worker,
+        }
+        for r in results
+    ]
+
+
+def _successes(results: Sequence[Recorded], now: float) -> list[dict[str, Any]]:
+    return [
+        {"id": r.delivery_id, "attempts": r.attempt_no, "now": now, "code": r.status_code}
+        for r in results
+        if r.success
+    ]
+
+
+def _pg_record_params(
+    worker: str,
+    now: float,
+    attempts: list[dict[str, Any]],
+    successes: list[dict[str, Any]],
+    folded: Fold,
+) -> dict[str, Any]:
+    return {
+        "worker": worker,
+        "now": now,
+        "attempted": json_param(attempts),
+        "delivered": json_param(successes),
+        **healthy_params(folded),
+    }
