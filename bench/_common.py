@@ -139,8 +139,9 @@ def new_store(database_url: str | None, data_dir: Path, **overrides: Any) -> Sto
 
 def count_writes(store: Store) -> Callable[[], int]:
     """Count write cycles from now on: write transactions, and on PostgreSQL the
-    dispatcher's cycles run as statements of their own (``Database.statements``);
-    returns a reader of the count."""
+    dispatcher's cycles run as statements of their own (``Database.statements``, and
+    on the loop's own connections, ``Database.async_statements``: each statement
+    counts); returns a reader of the count."""
     count = [0]
     for name in ("write", "statements"):
         original = getattr(store.db, name, None)
@@ -152,6 +153,21 @@ def count_writes(store: Store) -> Callable[[], int]:
             return _original(*args, **kwargs)
 
         setattr(store.db, name, counted)
+    make = getattr(store.db, "async_statements", None)
+    if make is not None:  # older trees have none
+
+        def counted_connection() -> Any:
+            statements = make()
+            rows = statements.rows
+
+            async def counted_rows(*args: Any, **kwargs: Any) -> Any:
+                count[0] += 1
+                return await rows(*args, **kwargs)
+
+            statements.rows = counted_rows
+            return statements
+
+        store.db.async_statements = counted_connection  # type: ignore[method-assign]
     return lambda: count[0]
 
 
