@@ -392,6 +392,91 @@ def test_a_postgresql_dispatcher_claims_and_records_on_its_loops_own_connections
         assert on_threads == []
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_dispatcher_whose_connections_the_server_dropped_opens_new_ones(
+    undispatched: tuple[Api, Store],
+) -> None:
+    """PostgreSQL drops every connection (a restart, a failover, an administrator): the
+    loop's own connections fail their next statement, and the cycle after the back-off
+    opens new ones. The next event goes out once, nothing is left leased."""
+    api, store = undispatched
+    with Receiver() as receiver, running(dispatcher.Dispatcher(store), "the-dispatcher"):
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 2)
+        submit(api, project_hash, [tasks[0]])
+        receiver.wait_for(1, "/h")
+        wait_status(api, project_hash, "delivered")
+        with store.db.engine.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            conn.commit()
+        assert dropped >= 2, "the dispatcher's connections, at least"
+        store.db.engine.dispose()  # the pool's, dropped too, as after a restart
+        submit(api, project_hash, [tasks[1]])
+        receiver.wait_for(2, "/h", timeout=15)
+        wait_until(
+            lambda: [d["status"] for d in deliveries(api, project_hash)] == ["delivered"] * 2,
+            what="both delivered",
+        )
+    assert len(receiver.requests("/h")) == 2
+    with store.db.read() as conn:
+        leased = conn.execute(text("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL"))
+        assert leased.scalar_one() == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_dispatcher_cancelled_mid_record_still_records_on_its_way_out(
+    undispatched: tuple[Api, Store],
+) -> None:
+    """Cancelled while a batch of results is being written (the statement waits on a
+    lock), the dispatcher keeps the batch and its shutdown writes it: the delivery is
+    recorded, not left leased to go out a second time."""
+    api, store = undispatched
+    cycles = dispatcher.Dispatcher(store)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(cycles.run())
+
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=run, name="cancelled", daemon=True)
+    with Receiver() as receiver:
+        project_hash, tasks, _ = project_with_hook(api, receiver.url("/h"), 1)
+        with store.db.engine.connect() as locker:
+            thread.start()
+            try:
+                # the attempt log: only the record writes it
+                locker.execute(text("LOCK TABLE delivery_attempts IN ACCESS EXCLUSIVE MODE"))
+                submit(api, project_hash, tasks)
+                receiver.wait_for(1, "/h")
+
+                def recording() -> bool:
+                    with store.db.engine.connect() as conn:
+                        return bool(
+                            conn.execute(
+                                text(
+                                    "SELECT count(*) FROM pg_stat_activity WHERE"
+                                    " wait_event_type = 'Lock' AND query LIKE 'WITH attempted%'"
+                                )
+                            ).scalar_one()
+                        )
+
+                wait_until(recording, what="the record waiting on the lock")
+            finally:
+                loop.call_soon_threadsafe(task.cancel)
+                time.sleep(0.3)
+                locker.rollback()  # the shutdown's flush can write now
+                thread.join(timeout=30)
+    assert not thread.is_alive()
+    loop.close()
+    assert [d["status"] for d in deliveries(api, project_hash)] == ["delivered"]
+    assert len(receiver.requests("/h")) == 1
+
+
 def test_leases_a_leaving_worker_hands_back_are_claimed_at_once(api: Api, store: Store) -> None:
     """A worker that stops hands its leases back and wakes the others, which claim them
     at once rather than at their next slow poll (5 s)."""

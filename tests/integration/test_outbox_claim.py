@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 
 from stagehook.clock import Clock
 from stagehook.config import Settings
 from stagehook.runtime import open_store
+from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.context import Store
 from stagehook.store.outbox.claim import claim_due, claim_due_alone, release
 from stagehook.store.outbox.record import record_attempts
@@ -338,6 +339,71 @@ def test_a_claim_waiting_on_the_database_leaves_the_loop_free(qstore: Store) -> 
         return ticks, len(got)
 
     assert asyncio.run(scenario()) == (25, 8)
+
+
+def _terminate(store: Store, pid: int) -> None:
+    with store.db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        conn.commit()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_claim_whose_follow_up_fails_still_hands_over_the_rows_to_send(
+    qstore: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease commits with the claim's statement; failing a disabled webhook's rows
+    takes one more. Lost in between, the connection must not take the rows to send
+    with it (they would sit leased, unsent, until the lease lapsed): they are returned,
+    and the disabled webhook's rows are failed by a claim once their lease lapses."""
+    seed(qstore, urls=2)
+    with qstore.db.write() as conn:
+        hook = conn.execute(select(webhooks)).mappings().one()
+        conn.execute(insert(webhooks).values({**hook, "webhook_id": "off", "enabled": False}))
+        ids = conn.execute(select(deliveries.c.id).order_by(deliveries.c.id)).scalars().all()
+        conn.execute(
+            update(deliveries).where(deliveries.c.id.in_(ids[::2])).values(webhook_id="off")
+        )
+    statements: list[Prepared] = []
+    rows = AsyncStatements.rows
+
+    async def losing_the_second(self: AsyncStatements, statement: Prepared, values: Any) -> Any:
+        statements.append(statement)
+        if len(statements) == 2:  # the lease is committed: the server drops us now
+            assert self._conn is not None
+            _terminate(qstore, self._conn.info.backend_pid)
+        return await rows(self, statement, values)
+
+    monkeypatch.setattr(AsyncStatements, "rows", losing_the_second)
+    now = qstore.clock.now()
+    got = _alone(qstore, "a", now=now, lease_seconds=60, limit=ROWS, per_url=ROWS)
+    assert len(statements) == 2, "the follow-up ran, and failed"
+    assert got is not None
+    assert {c.webhook_id for c in got} == {"w"}
+    assert len(got) == ROWS // 2, "every row to send is handed over"
+    monkeypatch.setattr(AsyncStatements, "rows", rows)
+    with qstore.db.write() as conn:  # the lease lapsed: the next claim fails them
+        again = claim_due(conn, "b", now=now + 61, lease_seconds=60, limit=ROWS, per_url=ROWS)
+    assert {c.webhook_id for c in again} == {"w"}
+    with qstore.db.read() as conn:
+        failed = conn.execute(
+            select(func.count()).where(deliveries.c.status == "failed")
+        ).scalar_one()
+    assert failed == ROWS // 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_closed_statements_refuse_to_open_a_new_connection(qstore: Store) -> None:
+    """A loop still running after its dispatcher's shutdown closed its connection gets an
+    error, not a fresh connection nobody would close."""
+
+    async def scenario() -> None:
+        db = qstore.db.async_statements()
+        assert await db.rows(Prepared.sql("SELECT 1"), {}) == [(1,)]
+        await db.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await db.rows(Prepared.sql("SELECT 1"), {})
+
+    asyncio.run(scenario())
 
 
 def _attempt(

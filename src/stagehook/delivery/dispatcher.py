@@ -131,12 +131,18 @@ class Dispatcher:
             if self.store.db.is_sqlite:
                 await self._cycle_loop(self._wake, record=True, claim=True)
             else:
-                await asyncio.gather(
+                # both loops end before the shutdown closes their connections: one that
+                # fails stops the other, and its error is raised once both are done
+                ended = await asyncio.gather(
                     self._stopping_on_error(
                         self._cycle_loop(self._record_wake, record=True, claim=False)
                     ),
                     self._stopping_on_error(self._cycle_loop(self._wake, record=False, claim=True)),
+                    return_exceptions=True,
                 )
+                for outcome in ended:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
         finally:
             await self._shutdown(helpers)
 
@@ -178,6 +184,9 @@ class Dispatcher:
                 continue
             try:
                 claimed = await self._cycle(results, room, dict(self._held))
+            except asyncio.CancelledError:
+                self._results = results + self._results  # for the shutdown's flush
+                raise
             except Exception as exc:
                 # The database went away (restart, failover): keep the results, back off.
                 # They wait in memory rather than being dropped, so an outage shorter

@@ -236,7 +236,7 @@ class Database:
         """PostgreSQL: a connection on which every statement is a transaction of its own
         (autocommit): for work that writes in one statement which checks its own
         preconditions (store/tasks.py ``apply_stage_batch``, a single task's submit;
-        the dispatcher's cycles that only record successes). No BEGIN and no COMMIT
+        the dispatcher's such statements run on ``async_statements``). No BEGIN and no COMMIT
         round trip, no row lock held while Python works. Dispatchers are woken after
         (``notify``), as after a transaction.
         """

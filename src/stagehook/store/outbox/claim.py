@@ -12,14 +12,15 @@ planner believes about table sizes (one combined statement measured 300 ms on a 
 table of 5,000 due rows; the two steps take a few milliseconds).
 
 ``claim_due`` runs both steps in the caller's transaction. On PostgreSQL,
-``claim_due_alone`` runs them as one statement that is a transaction of its own
-(``Database.statements``): one round trip instead of four (BEGIN, pick, lease, COMMIT),
-which were a third of a delivery's time from commit to arrival at half the submit
-capacity (docs/benchmarks.md). There the lease looks each candidate up by primary key (a
-lateral lookup). The lease checks what it takes (still due, not leased, row-locked), so
-nothing is taken twice. It steps aside when a candidate is a probe (an open circuit
-whose probe is due): a probe's lease, the release of the other rows of its URL and the
-next probe's time commit together, so the caller claims in a transaction then.
+``claim_due_alone`` runs them as one statement that is a transaction of its own, on the
+dispatcher's event loop (store/async_statements.py): one round trip instead of four
+(BEGIN, pick, lease, COMMIT), which were a third of a delivery's time from commit to
+arrival at half the submit capacity (docs/benchmarks.md). There the lease looks each
+candidate up by primary key (a lateral lookup). The lease checks what it takes (still
+due, not leased, row-locked), so nothing is taken twice. It steps aside when a candidate
+is a probe (an open circuit whose probe is due): a probe's lease, the release of the
+other rows of its URL and the next probe's time commit together, so the caller claims in
+a transaction then.
 
 The statements are constant texts run as ``Prepared`` (store/prepared.py): compiled once
 per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST``).
@@ -27,6 +28,7 @@ per dialect, on the driver's cursor, ids passed as one list parameter (``IN_LIST
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -36,6 +38,8 @@ from stagehook.store.async_statements import AsyncStatements
 from stagehook.store.outbox.records import Claimed, DeliveryStatus, due_condition
 from stagehook.store.prepared import Prepared
 from stagehook.store.tables import endpoints
+
+log = logging.getLogger(__name__)
 
 _DUE = due_condition("d.status")
 
@@ -214,8 +218,9 @@ async def claim_due_alone(
     when a candidate is a probe (then claim in a transaction).
 
     Rows of a disabled or deleted webhook are failed by a statement after the lease's
-    commit; a connection lost in between leaves them leased until the lease lapses, as
-    a lost ``COMMIT`` answer would, and they are claimed again then.
+    commit. If that statement fails (the connection lost in between), the claimed rows
+    are still returned, to be sent; the others stay leased until the lease lapses, as
+    after a lost ``COMMIT`` answer, and are claimed (and failed) again then.
     """
     busy = busy or {}
     rows = await db.rows(
@@ -237,10 +242,17 @@ async def claim_due_alone(
     # One snapshot: a leased row's circuit is closed, as the candidates' were (were one
     # open, its row would be released, not probed).
     got = _sort([r[:-1] for r in rows if r[0] is not None], now, probes=False)
-    if got.released:
-        await db.rows(_RELEASE, {"worker": worker, "ids": got.released})
-    if got.stopped:
-        await db.rows(_FAIL_STOPPED, {"worker": worker, "ids": got.stopped, "now": now})
+    try:
+        if got.released:
+            await db.rows(_RELEASE, {"worker": worker, "ids": got.released})
+        if got.stopped:
+            await db.rows(_FAIL_STOPPED, {"worker": worker, "ids": got.stopped, "now": now})
+    except Exception as exc:  # psycopg's errors: the rows to send are leased, send them
+        log.warning(
+            "could not settle %d leased rows (%s); claimed again when their lease lapses",
+            len(got.released) + len(got.stopped),
+            exc,
+        )
     return got.claimed
 
 
