@@ -319,7 +319,7 @@ class Dispatcher:
             )
         return self._opened(claimed)
 
-    def _claim_terms(self, want: int, busy: dict[str, int]) -> dict[str, Any]:
+    def _claim_terms(self, want: int, busy: dict[str, int]) -> claim.ClaimTerms:
         return {
             "lease_seconds": self.settings.lease_seconds,
             "limit": want,

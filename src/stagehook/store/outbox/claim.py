@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import Connection, update
 
@@ -172,6 +172,20 @@ class _Leased(NamedTuple):
     circuit_open: bool | None
 
 
+class ClaimTerms(TypedDict):
+    """What a claim may take, as ``claim_due`` and ``claim_due_alone`` both take it."""
+
+    lease_seconds: float
+    limit: int
+    per_url: int
+    busy: Mapping[str, int]
+
+
+def _saturated(busy: Mapping[str, int], per_url: int) -> list[str]:
+    """URLs with every slot of their cap busy: no candidates from these."""
+    return [url for url, n in busy.items() if n >= per_url]
+
+
 def claim_due(
     conn: Connection,
     worker: str,
@@ -194,7 +208,7 @@ def claim_due(
     deleted are failed here, in the same transaction, and never returned.
     """
     busy = busy or {}
-    saturated = [url for url, n in busy.items() if n >= per_url]
+    saturated = _saturated(busy, per_url)
     params: dict[str, Any] = {"now": now, "scan": limit * 4, "per_url": per_url}
     if saturated:
         params["saturated"] = saturated
@@ -229,7 +243,7 @@ async def claim_due_alone(
             "now": now,
             "scan": limit * 4,
             "per_url": per_url,
-            "saturated": [url for url, n in busy.items() if n >= per_url],
+            "saturated": _saturated(busy, per_url),
             "busy_urls": list(busy),
             "busy_counts": list(busy.values()),
             "worker": worker,
